@@ -1,0 +1,216 @@
+//! Exposition tests: exact lines for a known snapshot.
+
+use std::sync::Arc;
+
+use domain::{
+    HatcheryUsage, Limits, PoolUsage, ResourcePoolRuntime, ResourceUsage, Snapshot, Usage,
+    WorkerLabels, WorkerUsage,
+};
+use ports::{CollectionHealth, MetricSink, Publication};
+
+use super::*;
+
+const SERVICE: &str = r#"service_name="h1",service_type="hatchery""#;
+
+fn sink() -> PrometheusSink {
+    PrometheusSink::new(ServiceLabels {
+        name: "h1".into(),
+        kind: "hatchery".into(),
+    })
+}
+
+fn worker(name: &str, flavor: &str, vcpus: u64, memory_mb: u64) -> WorkerUsage {
+    WorkerUsage {
+        labels: WorkerLabels {
+            worker_name: name.into(),
+            worker_model: "shared/debian".into(),
+            flavor: flavor.into(),
+        },
+        usage: Usage { vcpus, memory_mb },
+    }
+}
+
+fn snapshot() -> Snapshot {
+    Snapshot {
+        workers: vec![worker("w1", "b2-7", 2, 2048), worker("w2", "", 4, 8192)],
+        hatchery: HatcheryUsage {
+            allocated: Usage {
+                vcpus: 6,
+                memory_mb: 10240,
+            },
+            vm_count: 2,
+            provisioned_vm_count: 1,
+            templates: Usage {
+                vcpus: 1,
+                memory_mb: 512,
+            },
+            template_count: 1,
+        },
+        pool: PoolUsage {
+            total: Usage {
+                vcpus: 20,
+                memory_mb: 40960,
+            },
+            vm_count: 9,
+        },
+        resource_pool: Some(ResourcePoolRuntime {
+            cpu_mhz: ResourceUsage {
+                max: 4121,
+                usage: 1200,
+                unreserved: 3000,
+            },
+            memory_bytes: ResourceUsage {
+                max: 1_007_681_536,
+                usage: 5,
+                unreserved: 6,
+            },
+        }),
+        limits: Limits {
+            max_vcpus: 64,
+            max_memory_mb: 0,
+        },
+        unparsable_annotations: 3,
+    }
+}
+
+fn healthy() -> CollectionHealth {
+    CollectionHealth {
+        up: true,
+        duration_seconds: 0.25,
+        last_success_unix_seconds: Some(1_700_000_000.0),
+    }
+}
+
+async fn render(snapshot: Option<Snapshot>, health: CollectionHealth) -> String {
+    let sink = sink();
+    let snapshot = snapshot.map(Arc::new);
+    sink.publish(Publication { snapshot, health }).await;
+    sink.render().unwrap()
+}
+
+fn samples(text: &str) -> Vec<&str> {
+    text.lines().filter(|line| !line.starts_with('#')).collect()
+}
+
+#[tokio::test]
+async fn renders_every_gauge_of_a_snapshot() {
+    let text = render(Some(snapshot()), healthy()).await;
+
+    let expected = [
+        format!("cds_hatchery_vsphere_allocated_memory_mb{{{SERVICE}}} 10240"),
+        format!("cds_hatchery_vsphere_allocated_vcpus{{{SERVICE}}} 6"),
+        format!("cds_hatchery_vsphere_collect_duration_seconds{{{SERVICE}}} 0.25"),
+        format!(
+            "cds_hatchery_vsphere_last_collect_success_timestamp_seconds{{{SERVICE}}} 1700000000"
+        ),
+        format!("cds_hatchery_vsphere_max_memory_mb{{{SERVICE}}} 0"),
+        format!("cds_hatchery_vsphere_max_vcpus{{{SERVICE}}} 64"),
+        format!("cds_hatchery_vsphere_pool_total_memory_mb{{{SERVICE}}} 40960"),
+        format!("cds_hatchery_vsphere_pool_total_vcpus{{{SERVICE}}} 20"),
+        format!("cds_hatchery_vsphere_pool_total_vm_count{{{SERVICE}}} 9"),
+        format!("cds_hatchery_vsphere_provisioned_vm_count{{{SERVICE}}} 1"),
+        format!("cds_hatchery_vsphere_resource_pool_cpu_max_mhz{{{SERVICE}}} 4121"),
+        format!("cds_hatchery_vsphere_resource_pool_cpu_unreserved_mhz{{{SERVICE}}} 3000"),
+        format!("cds_hatchery_vsphere_resource_pool_cpu_usage_mhz{{{SERVICE}}} 1200"),
+        format!("cds_hatchery_vsphere_resource_pool_memory_max_bytes{{{SERVICE}}} 1007681536"),
+        format!("cds_hatchery_vsphere_resource_pool_memory_unreserved_bytes{{{SERVICE}}} 6"),
+        format!("cds_hatchery_vsphere_resource_pool_memory_usage_bytes{{{SERVICE}}} 5"),
+        format!("cds_hatchery_vsphere_template_count{{{SERVICE}}} 1"),
+        format!("cds_hatchery_vsphere_template_memory_mb{{{SERVICE}}} 512"),
+        format!("cds_hatchery_vsphere_template_vcpus{{{SERVICE}}} 1"),
+        format!("cds_hatchery_vsphere_unparsable_annotations{{{SERVICE}}} 3"),
+        format!("cds_hatchery_vsphere_up{{{SERVICE}}} 1"),
+        format!("cds_hatchery_vsphere_vm_count{{{SERVICE}}} 2"),
+        format!(
+            "cds_hatchery_vsphere_worker_memory_mb{{{SERVICE},worker_name=\"w1\",worker_model=\"shared/debian\",flavor=\"b2-7\"}} 2048"
+        ),
+        format!(
+            "cds_hatchery_vsphere_worker_memory_mb{{{SERVICE},worker_name=\"w2\",worker_model=\"shared/debian\",flavor=\"\"}} 8192"
+        ),
+        format!(
+            "cds_hatchery_vsphere_worker_vcpus{{{SERVICE},worker_name=\"w1\",worker_model=\"shared/debian\",flavor=\"b2-7\"}} 2"
+        ),
+        format!(
+            "cds_hatchery_vsphere_worker_vcpus{{{SERVICE},worker_name=\"w2\",worker_model=\"shared/debian\",flavor=\"\"}} 4"
+        ),
+    ];
+    assert_eq!(samples(&text), expected);
+}
+
+#[tokio::test]
+async fn every_family_has_help_and_a_gauge_type() {
+    let text = render(Some(snapshot()), healthy()).await;
+
+    assert!(text.contains(
+        "# HELP cds_hatchery_vsphere_up 1 when the last collection read the inventory, 0 when it failed.\n\
+         # TYPE cds_hatchery_vsphere_up gauge\n"
+    ));
+    let helps = text.lines().filter(|l| l.starts_with("# HELP ")).count();
+    let types = text.lines().filter(|l| l.ends_with(" gauge")).count();
+    assert_eq!((helps, types), (24, 24));
+}
+
+#[tokio::test]
+async fn an_unknown_resource_pool_is_absent_not_zero() {
+    let snapshot = Snapshot {
+        resource_pool: None,
+        ..snapshot()
+    };
+
+    let text = render(Some(snapshot), healthy()).await;
+
+    assert!(!text.contains("resource_pool_"));
+    assert!(text.contains(&format!(
+        "cds_hatchery_vsphere_pool_total_vcpus{{{SERVICE}}} 20"
+    )));
+}
+
+#[tokio::test]
+async fn without_a_snapshot_only_the_health_gauges_remain() {
+    let health = CollectionHealth {
+        up: false,
+        duration_seconds: 1.5,
+        last_success_unix_seconds: None,
+    };
+
+    let text = render(None, health).await;
+
+    assert_eq!(
+        samples(&text),
+        [
+            format!("cds_hatchery_vsphere_collect_duration_seconds{{{SERVICE}}} 1.5"),
+            format!("cds_hatchery_vsphere_up{{{SERVICE}}} 0"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_worker_gone_from_the_next_snapshot_loses_its_series() {
+    let sink = sink();
+    let publish = |snapshot: Snapshot| Publication {
+        snapshot: Some(Arc::new(snapshot)),
+        health: healthy(),
+    };
+    sink.publish(publish(snapshot())).await;
+    assert!(sink.render().unwrap().contains("worker_name=\"w2\""));
+
+    let mut next = snapshot();
+    next.workers.truncate(1);
+    sink.publish(publish(next)).await;
+
+    let text = sink.render().unwrap();
+    assert!(text.contains("worker_name=\"w1\""));
+    assert!(!text.contains("worker_name=\"w2\""));
+}
+
+#[tokio::test]
+async fn label_values_are_escaped() {
+    let mut snapshot = snapshot();
+    snapshot.workers = vec![worker("w\"1\\\n", "é😀", 1, 1)];
+
+    let text = render(Some(snapshot), healthy()).await;
+
+    assert!(
+        text.contains(r#"worker_name="w\"1\\\n",worker_model="shared/debian",flavor="é😀"} 1"#)
+    );
+}

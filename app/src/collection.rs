@@ -1,0 +1,190 @@
+//! One collection: read the sources, compute the snapshot, decide what to publish.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use domain::{Inventory, Limits, ResourcePoolRuntime, Snapshot};
+use ports::{
+    CollectionHealth, InventorySource, MetricSink, Publication, ResourcePoolSource, SourceError,
+};
+
+/// Everything a collection reads from and writes to, and what it remembers between runs.
+pub struct Collector {
+    inventory: Arc<dyn InventorySource>,
+    resource_pool: Arc<dyn ResourcePoolSource>,
+    sink: Arc<dyn MetricSink>,
+    hatchery_name: String,
+    limits: Limits,
+    keep_for: Duration,
+    last_snapshot: Option<Remembered<Arc<Snapshot>>>,
+    last_resource_pool: Option<Remembered<ResourcePoolRuntime>>,
+    last_success_unix_seconds: Option<f64>,
+}
+
+/// A value read at some moment, served again while it is fresh enough.
+struct Remembered<T> {
+    value: T,
+    read_at: Instant,
+}
+
+/// What one collection found, for the caller's log and exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub inventory_read: bool,
+    pub resource_pool_read: bool,
+}
+
+impl Collector {
+    /// `keep_for` is how long the last good values are served while reads fail: long
+    /// enough to ride out a short outage, short enough that nobody alerts on stale data.
+    pub fn new(
+        inventory: Arc<dyn InventorySource>,
+        resource_pool: Arc<dyn ResourcePoolSource>,
+        sink: Arc<dyn MetricSink>,
+        hatchery_name: String,
+        limits: Limits,
+        keep_for: Duration,
+    ) -> Self {
+        Self {
+            inventory,
+            resource_pool,
+            sink,
+            hatchery_name,
+            limits,
+            keep_for,
+            last_snapshot: None,
+            last_resource_pool: None,
+            last_success_unix_seconds: None,
+        }
+    }
+
+    /// Reads both sources at once, publishes the result, and says what succeeded.
+    pub async fn collect(&mut self) -> Outcome {
+        let started = Instant::now();
+        let (inventory, runtime) = tokio::join!(
+            self.inventory.inventory(),
+            self.resource_pool.resource_pool_runtime()
+        );
+        let outcome = Outcome {
+            inventory_read: inventory.is_ok(),
+            resource_pool_read: runtime.is_ok(),
+        };
+
+        let runtime = self.resource_pool_to_publish(runtime, started);
+        let snapshot = self.snapshot_to_publish(inventory, runtime, started);
+        let health = self.health(outcome.inventory_read, started);
+        self.sink.publish(Publication { snapshot, health }).await;
+
+        outcome
+    }
+
+    fn resource_pool_to_publish(
+        &mut self,
+        read: Result<ResourcePoolRuntime, SourceError>,
+        now: Instant,
+    ) -> Option<ResourcePoolRuntime> {
+        match read {
+            Ok(runtime) => {
+                self.last_resource_pool = Some(Remembered {
+                    value: runtime,
+                    read_at: now,
+                });
+                Some(runtime)
+            }
+            Err(error) => {
+                tracing::warn!(error = %chain(&error), "cannot read the resource pool");
+                self.fresh_resource_pool(now)
+            }
+        }
+    }
+
+    fn snapshot_to_publish(
+        &mut self,
+        read: Result<Inventory, SourceError>,
+        runtime: Option<ResourcePoolRuntime>,
+        now: Instant,
+    ) -> Option<Arc<Snapshot>> {
+        match read {
+            Ok(inventory) => {
+                let snapshot =
+                    Snapshot::compute(&inventory, &self.hatchery_name, self.limits, runtime);
+                Some(self.remember_snapshot(snapshot, now))
+            }
+            Err(error) => {
+                tracing::warn!(error = %chain(&error), "collection failed");
+                self.fresh_snapshot(now, runtime)
+            }
+        }
+    }
+
+    fn health(&mut self, up: bool, started: Instant) -> CollectionHealth {
+        if up {
+            self.last_success_unix_seconds = Some(unix_seconds(SystemTime::now()));
+        }
+
+        CollectionHealth {
+            up,
+            duration_seconds: started.elapsed().as_secs_f64(),
+            last_success_unix_seconds: self.last_success_unix_seconds,
+        }
+    }
+
+    fn remember_snapshot(&mut self, snapshot: Snapshot, now: Instant) -> Arc<Snapshot> {
+        let snapshot = Arc::new(snapshot);
+        self.last_snapshot = Some(Remembered {
+            value: Arc::clone(&snapshot),
+            read_at: now,
+        });
+        snapshot
+    }
+
+    /// The last good snapshot while it is fresh, with the pool runtime of this collection,
+    /// since the two are read and kept apart.
+    fn fresh_snapshot(
+        &self,
+        now: Instant,
+        runtime: Option<ResourcePoolRuntime>,
+    ) -> Option<Arc<Snapshot>> {
+        let last = self
+            .last_snapshot
+            .as_ref()
+            .filter(|last| self.is_fresh(last.read_at, now))?;
+        let snapshot = Snapshot {
+            resource_pool: runtime,
+            ..Snapshot::clone(&last.value)
+        };
+        Some(Arc::new(snapshot))
+    }
+
+    fn fresh_resource_pool(&self, now: Instant) -> Option<ResourcePoolRuntime> {
+        self.last_resource_pool
+            .as_ref()
+            .filter(|last| self.is_fresh(last.read_at, now))
+            .map(|last| last.value)
+    }
+
+    fn is_fresh(&self, read_at: Instant, now: Instant) -> bool {
+        now.duration_since(read_at) <= self.keep_for
+    }
+}
+
+fn unix_seconds(time: SystemTime) -> f64 {
+    time.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+/// An error and its sources on one line, as `{:#}` prints an anyhow chain.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,249 @@
+//! Options: by flag, environment variable or TOML file, merged in that order of precedence.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use serde::Deserialize;
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:9274";
+const DEFAULT_HATCHERY_NAME: &str = "hatchery-vsphere";
+const DEFAULT_SERVICE_TYPE: &str = "hatchery";
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+const DEFAULT_SIMULATOR_VMS: usize = 60;
+const DEFAULT_SIMULATOR_SEED: u64 = 1;
+/// Past this many VMs the simulator would only show that memory runs out.
+const MAX_SIMULATOR_VMS: usize = 1_000_000;
+
+/// Prometheus exporter of the CPU and memory used by a CDS vSphere hatchery's VMs.
+///
+/// Every option can also be set by an environment variable (shown below) or by a key of the
+/// same name in snake case in the `--config` file; a flag wins over the environment, which
+/// wins over the file. With no `--vcenter-url` the exporter reads its built-in simulator.
+#[derive(Debug, Parser)]
+#[command(name = "cds-vsphere-exporter", version)]
+pub struct Cli {
+    /// TOML file of options; unknown keys are rejected.
+    #[arg(long, env = "CDS_VSPHERE_EXPORTER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Collect once, print the exposition on stdout and exit: 0 when the collection
+    /// succeeded, 1 when it did not.
+    #[arg(long)]
+    pub once: bool,
+
+    #[command(flatten)]
+    pub options: Options,
+}
+
+/// The options that may come from a flag, the environment or the file.
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// Address to serve /mon/metrics on [default: 127.0.0.1:9274].
+    #[arg(long, env = "CDS_VSPHERE_EXPORTER_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// Name of the hatchery whose VMs are reported; also the service_name label
+    /// [default: hatchery-vsphere].
+    #[arg(long, env = "CDS_VSPHERE_EXPORTER_HATCHERY_NAME", value_name = "NAME")]
+    pub hatchery_name: Option<String>,
+
+    /// The service_type label [default: hatchery].
+    #[arg(long, env = "CDS_VSPHERE_EXPORTER_SERVICE_TYPE", value_name = "TYPE")]
+    pub service_type: Option<String>,
+
+    /// Time between two collections, such as 30s or 2m [default: 30s].
+    #[arg(long, env = "CDS_VSPHERE_EXPORTER_INTERVAL", value_name = "DURATION",
+          value_parser = humantime::parse_duration)]
+    #[serde(default, deserialize_with = "duration")]
+    pub interval: Option<Duration>,
+
+    /// The hatchery's limit of vCPUs, published as max_vcpus; 0 for none [default: 0].
+    #[arg(long, env = "CDS_VSPHERE_EXPORTER_MAX_CPUS", value_name = "VCPUS")]
+    pub max_cpus: Option<u64>,
+
+    /// The hatchery's limit of memory in MB, published as max_memory_mb; 0 for none
+    /// [default: 0].
+    #[arg(long, env = "CDS_VSPHERE_EXPORTER_MAX_MEMORY_MB", value_name = "MB")]
+    pub max_memory_mb: Option<u64>,
+
+    /// Inventory path of the Resource Pool to report, such as /DC0/host/DC0_C0/Resources
+    /// [default: the single */Resources pool of the datacenter].
+    #[arg(long, env = "CDS_VSPHERE_EXPORTER_RESOURCE_POOL", value_name = "PATH")]
+    pub resource_pool: Option<String>,
+
+    /// Number of VMs of the built-in simulator [default: 60].
+    #[arg(long, env = "CDS_VSPHERE_EXPORTER_SIMULATOR_VMS", value_name = "COUNT")]
+    pub simulator_vms: Option<usize>,
+
+    /// Random seed of the built-in simulator [default: 1].
+    #[arg(long, env = "CDS_VSPHERE_EXPORTER_SIMULATOR_SEED", value_name = "SEED")]
+    pub simulator_seed: Option<u64>,
+}
+
+/// Fills every option unset here from `fallback`.
+macro_rules! merge {
+    ($options:ident, $fallback:ident, $($field:ident),+ $(,)?) => {
+        Options { $($field: $options.$field.or($fallback.$field)),+ }
+    };
+}
+
+impl Options {
+    fn or(self, fallback: Options) -> Options {
+        merge!(
+            self,
+            fallback,
+            listen,
+            hatchery_name,
+            service_type,
+            interval,
+            max_cpus,
+            max_memory_mb,
+            resource_pool,
+            simulator_vms,
+            simulator_seed,
+        )
+    }
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text)
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("invalid duration {text:?}: {e}")))
+}
+
+/// Where the inventory comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceConfig {
+    Simulator { vms: usize, seed: u64 },
+}
+
+/// The validated configuration the exporter runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub hatchery_name: String,
+    pub service_type: String,
+    pub interval: Duration,
+    pub limits: domain::Limits,
+    pub resource_pool: Option<String>,
+    pub source: SourceConfig,
+    pub once: bool,
+}
+
+/// An option is wrong; the message names it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid configuration file {path}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid value for {option}: {reason}")]
+    Invalid {
+        option: &'static str,
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Validates the command line, reading the file it names, if any.
+    pub fn from_cli(cli: Cli) -> Result<Config, ConfigError> {
+        let file = match &cli.config {
+            Some(path) => read_file(path)?,
+            None => Options::default(),
+        };
+        let options = cli.options.or(file);
+
+        Config::resolve(options, cli.once)
+    }
+
+    fn resolve(options: Options, once: bool) -> Result<Config, ConfigError> {
+        let default_listen = DEFAULT_LISTEN
+            .parse()
+            .expect("the default address is valid");
+        let config = Config {
+            listen: options.listen.unwrap_or(default_listen),
+            hatchery_name: non_blank(
+                "--hatchery-name",
+                options.hatchery_name,
+                DEFAULT_HATCHERY_NAME,
+            )?,
+            service_type: non_blank("--service-type", options.service_type, DEFAULT_SERVICE_TYPE)?,
+            interval: positive("--interval", options.interval.unwrap_or(DEFAULT_INTERVAL))?,
+            limits: domain::Limits {
+                max_vcpus: options.max_cpus.unwrap_or(0),
+                max_memory_mb: options.max_memory_mb.unwrap_or(0),
+            },
+            resource_pool: options.resource_pool,
+            source: SourceConfig::Simulator {
+                vms: simulator_vms(options.simulator_vms)?,
+                seed: options.simulator_seed.unwrap_or(DEFAULT_SIMULATOR_SEED),
+            },
+            once,
+        };
+
+        Ok(config)
+    }
+}
+
+fn read_file(path: &Path) -> Result<Options, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_owned(),
+        source: Box::new(source),
+    })
+}
+
+fn non_blank(
+    option: &'static str,
+    value: Option<String>,
+    default: &str,
+) -> Result<String, ConfigError> {
+    let value = value.unwrap_or_else(|| default.to_owned());
+    if value.trim().is_empty() {
+        return Err(ConfigError::Invalid {
+            option,
+            reason: "must not be empty".into(),
+        });
+    }
+    Ok(value)
+}
+
+fn positive(option: &'static str, value: Duration) -> Result<Duration, ConfigError> {
+    if value.is_zero() {
+        return Err(ConfigError::Invalid {
+            option,
+            reason: "must be longer than zero".into(),
+        });
+    }
+    Ok(value)
+}
+
+fn simulator_vms(value: Option<usize>) -> Result<usize, ConfigError> {
+    let vms = value.unwrap_or(DEFAULT_SIMULATOR_VMS);
+    if vms > MAX_SIMULATOR_VMS {
+        return Err(ConfigError::Invalid {
+            option: "--simulator-vms",
+            reason: format!("at most {MAX_SIMULATOR_VMS}"),
+        });
+    }
+    Ok(vms)
+}
+
+#[cfg(test)]
+mod tests;

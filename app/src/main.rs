@@ -1,0 +1,41 @@
+//! The `cds-vsphere-exporter` binary: parse the options, wire the adapters, run.
+
+mod collection;
+mod config;
+mod run;
+mod server;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use config::{Cli, Config};
+
+fn main() -> ExitCode {
+    let config = match Config::from_cli(Cli::parse()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {:#}", anyhow::Error::from(error));
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing();
+
+    match run::run(config) {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "exporter stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr, so that `--once` leaves stdout to the exposition.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,160 @@
+//! Wiring and lifecycle: build the source and sink, then collect once or serve until a
+//! signal.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use adapters::prometheus::{PrometheusSink, ServiceLabels};
+use adapters::simulator::{Simulator, SimulatorConfig};
+use anyhow::Context;
+use ports::{InventorySource, ResourcePoolSource};
+use tokio::net::TcpListener;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use crate::collection::Collector;
+use crate::config::{Config, SourceConfig};
+use crate::server;
+
+/// How many intervals the last good values are served while reads fail.
+const KEEP_FOR_INTERVALS: u32 = 3;
+
+pub fn run(config: Config) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+
+    runtime.block_on(async {
+        if config.once {
+            collect_once(&config).await
+        } else {
+            serve(&config).await.map(|()| ExitCode::SUCCESS)
+        }
+    })
+}
+
+/// The inventory and Resource Pool sources, which one adapter provides together.
+struct Sources {
+    inventory: Arc<dyn InventorySource>,
+    resource_pool: Arc<dyn ResourcePoolSource>,
+    description: &'static str,
+}
+
+fn sources(config: &Config) -> Sources {
+    match &config.source {
+        SourceConfig::Simulator { vms, seed } => {
+            let simulator = Arc::new(Simulator::new(&SimulatorConfig {
+                vms: *vms,
+                seed: *seed,
+                hatchery_name: config.hatchery_name.clone(),
+            }));
+            Sources {
+                inventory: simulator.clone(),
+                resource_pool: simulator,
+                description: "simulator",
+            }
+        }
+    }
+}
+
+fn sink(config: &Config) -> PrometheusSink {
+    PrometheusSink::new(ServiceLabels {
+        name: config.hatchery_name.clone(),
+        kind: config.service_type.clone(),
+    })
+}
+
+fn collector(config: &Config, sources: &Sources, sink: &PrometheusSink) -> Collector {
+    Collector::new(
+        Arc::clone(&sources.inventory),
+        Arc::clone(&sources.resource_pool),
+        Arc::new(sink.clone()),
+        config.hatchery_name.clone(),
+        config.limits,
+        config.interval * KEEP_FOR_INTERVALS,
+    )
+}
+
+async fn collect_once(config: &Config) -> anyhow::Result<ExitCode> {
+    let sources = sources(config);
+    let sink = sink(config);
+
+    let outcome = collector(config, &sources, &sink).collect().await;
+    print!("{}", sink.render()?);
+
+    let complete = outcome.inventory_read && outcome.resource_pool_read;
+    Ok(if complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn serve(config: &Config) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    let sources = sources(config);
+    let sink = sink(config);
+    tracing::info!(
+        source = sources.description,
+        address = %address,
+        path = server::METRICS_PATH,
+        hatchery = %config.hatchery_name,
+        interval = %humantime::format_duration(config.interval),
+        "serving metrics"
+    );
+
+    let shutdown = CancellationToken::new();
+    let collecting = tokio::spawn(collect_forever(
+        collector(config, &sources, &sink),
+        config.interval,
+        shutdown.clone(),
+    ));
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+
+    server::serve(listener, sink, shutdown.clone()).await?;
+    shutdown.cancel();
+    collecting.await.context("the collection task panicked")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Collects on every tick; the next tick waits for the collection in progress, so two
+/// collections never overlap, and a slow one delays the schedule instead of piling up.
+async fn collect_forever(
+    mut collector: Collector,
+    interval: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = collector.collect() => {}
+        }
+    }
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::error!(error = %error, "cannot listen for SIGTERM");
+                return;
+            }
+        };
+
+    tokio::select! {
+        _ = interrupt => tracing::info!(signal = "SIGINT", "shutting down"),
+        _ = terminate.recv() => tracing::info!(signal = "SIGTERM", "shutting down"),
+    }
+    shutdown.cancel();
+}
