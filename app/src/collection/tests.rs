@@ -1,1 +1,236 @@
-//! Tests of the collection.
+//! Tests of one collection against mocked ports.
+
+use std::sync::Mutex;
+
+use domain::{Inventory, PowerState, ResourceUsage, VirtualMachine};
+use ports::{MockInventorySource, MockMetricSink, MockResourcePoolSource};
+
+use super::*;
+
+const HATCHERY: &str = "h1";
+
+fn inventory(workers: usize) -> Inventory {
+    let annotation = format!(r#"{{"hatchery_name":"{HATCHERY}"}}"#);
+    let vms = (0..workers)
+        .map(|i| VirtualMachine {
+            id: format!("vm-{i}"),
+            name: format!("w{i}"),
+            vcpus: 2,
+            memory_mb: 1024,
+            annotation: Some(annotation.clone()),
+            power_state: PowerState::PoweredOn,
+            template: false,
+        })
+        .collect();
+    Inventory::new(vms)
+}
+
+fn runtime() -> ResourcePoolRuntime {
+    ResourcePoolRuntime {
+        cpu_mhz: ResourceUsage {
+            max: 100,
+            usage: 50,
+            unreserved: 40,
+        },
+        memory_bytes: ResourceUsage {
+            max: 1000,
+            usage: 500,
+            unreserved: 400,
+        },
+    }
+}
+
+fn down() -> SourceError {
+    SourceError::bare("connect")
+}
+
+/// Answers in turn from `reads`; the test fails if asked once more.
+fn inventory_source(reads: Vec<Result<Inventory, SourceError>>) -> MockInventorySource {
+    let mut source = MockInventorySource::new();
+    let mut reads = reads.into_iter();
+    let count = reads.len();
+    source
+        .expect_inventory()
+        .times(count)
+        .returning(move || reads.next().expect("one read per collection"));
+    source
+}
+
+fn resource_pool_source(
+    reads: Vec<Result<ResourcePoolRuntime, SourceError>>,
+) -> MockResourcePoolSource {
+    let mut source = MockResourcePoolSource::new();
+    let mut reads = reads.into_iter();
+    let count = reads.len();
+    source
+        .expect_resource_pool_runtime()
+        .times(count)
+        .returning(move || reads.next().expect("one read per collection"));
+    source
+}
+
+/// A sink that keeps every publication for the test to read.
+fn recording_sink() -> (MockMetricSink, Arc<Mutex<Vec<Publication>>>) {
+    let published = Arc::new(Mutex::new(Vec::new()));
+    let mut sink = MockMetricSink::new();
+    let log = Arc::clone(&published);
+    sink.expect_publish()
+        .returning(move |publication| log.lock().unwrap().push(publication));
+    (sink, published)
+}
+
+fn collector(
+    inventory: MockInventorySource,
+    resource_pool: MockResourcePoolSource,
+    sink: MockMetricSink,
+    keep_for: Duration,
+) -> Collector {
+    let limits = Limits {
+        max_vcpus: 10,
+        max_memory_mb: 0,
+    };
+    Collector::new(
+        Arc::new(inventory),
+        Arc::new(resource_pool),
+        Arc::new(sink),
+        HATCHERY.into(),
+        limits,
+        keep_for,
+    )
+}
+
+const LONG: Duration = Duration::from_secs(3600);
+
+#[tokio::test]
+async fn a_good_collection_publishes_the_snapshot_and_up() {
+    let (sink, published) = recording_sink();
+    let mut collector = collector(
+        inventory_source(vec![Ok(inventory(3))]),
+        resource_pool_source(vec![Ok(runtime())]),
+        sink,
+        LONG,
+    );
+
+    let outcome = collector.collect().await;
+
+    assert_eq!(
+        outcome,
+        Outcome {
+            inventory_read: true,
+            resource_pool_read: true
+        }
+    );
+    let published = published.lock().unwrap();
+    let snapshot = published[0].snapshot.as_deref().unwrap();
+    assert_eq!(snapshot.hatchery.vm_count, 3);
+    assert_eq!(snapshot.hatchery.allocated.vcpus, 6);
+    assert_eq!(snapshot.limits.max_vcpus, 10);
+    assert_eq!(snapshot.resource_pool, Some(runtime()));
+    assert!(published[0].health.up);
+    assert!(published[0].health.last_success_unix_seconds.unwrap() > 1.7e9);
+}
+
+#[tokio::test]
+async fn a_failed_resource_pool_read_leaves_its_gauges_unknown_not_zero() {
+    let (sink, published) = recording_sink();
+    let mut collector = collector(
+        inventory_source(vec![Ok(inventory(1))]),
+        resource_pool_source(vec![Err(down())]),
+        sink,
+        LONG,
+    );
+
+    let outcome = collector.collect().await;
+
+    assert_eq!(
+        outcome,
+        Outcome {
+            inventory_read: true,
+            resource_pool_read: false
+        }
+    );
+    let published = published.lock().unwrap();
+    assert_eq!(published[0].snapshot.as_ref().unwrap().resource_pool, None);
+    assert!(published[0].health.up);
+}
+
+#[tokio::test]
+async fn the_first_failed_collection_publishes_no_snapshot() {
+    let (sink, published) = recording_sink();
+    let mut collector = collector(
+        inventory_source(vec![Err(down())]),
+        resource_pool_source(vec![Ok(runtime())]),
+        sink,
+        LONG,
+    );
+
+    let outcome = collector.collect().await;
+
+    assert!(!outcome.inventory_read);
+    let published = published.lock().unwrap();
+    assert_eq!(published[0].snapshot, None);
+    assert!(!published[0].health.up);
+    assert_eq!(published[0].health.last_success_unix_seconds, None);
+}
+
+#[tokio::test]
+async fn a_failure_keeps_the_last_good_values_while_they_are_fresh() {
+    let (sink, published) = recording_sink();
+    let mut collector = collector(
+        inventory_source(vec![Ok(inventory(2)), Err(down())]),
+        resource_pool_source(vec![Ok(runtime()), Err(down())]),
+        sink,
+        LONG,
+    );
+
+    collector.collect().await;
+    collector.collect().await;
+
+    let published = published.lock().unwrap();
+    let (good, failed) = (&published[0], &published[1]);
+    assert!(!failed.health.up);
+    assert_eq!(failed.snapshot, good.snapshot);
+    assert_eq!(
+        failed.health.last_success_unix_seconds,
+        good.health.last_success_unix_seconds
+    );
+}
+
+#[tokio::test]
+async fn a_failure_drops_the_last_good_values_once_stale() {
+    let (sink, published) = recording_sink();
+    let mut collector = collector(
+        inventory_source(vec![Ok(inventory(2)), Err(down())]),
+        resource_pool_source(vec![Ok(runtime()), Err(down())]),
+        sink,
+        Duration::ZERO,
+    );
+
+    collector.collect().await;
+    collector.collect().await;
+
+    let published = published.lock().unwrap();
+    assert_eq!(published[1].snapshot, None);
+    assert!(published[1].health.last_success_unix_seconds.is_some());
+}
+
+#[tokio::test]
+async fn a_kept_snapshot_takes_the_resource_pool_read_now() {
+    let (sink, published) = recording_sink();
+    let mut later = runtime();
+    later.cpu_mhz.usage = 99;
+    let mut collector = collector(
+        inventory_source(vec![Ok(inventory(2)), Err(down())]),
+        resource_pool_source(vec![Ok(runtime()), Ok(later)]),
+        sink,
+        LONG,
+    );
+
+    collector.collect().await;
+    collector.collect().await;
+
+    let published = published.lock().unwrap();
+    let kept = published[1].snapshot.as_deref().unwrap();
+    assert_eq!(kept.resource_pool, Some(later));
+    assert_eq!(kept.hatchery.vm_count, 2);
+}
