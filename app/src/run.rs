@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use adapters::prometheus::{PrometheusSink, ServiceLabels};
+use adapters::prometheus::{Format, PrometheusSink, ServiceLabels};
 use adapters::simulator::{Simulator, SimulatorConfig};
 use anyhow::Context;
 use ports::{InventorySource, ResourcePoolSource};
@@ -78,7 +78,8 @@ async fn collect_once(config: &Config) -> anyhow::Result<ExitCode> {
     let sink = sink(config);
 
     let outcome = collector(config, &sources, &sink).collect().await;
-    print!("{}", sink.render()?);
+    let exposition = sink.render(Format::Text)?;
+    std::io::Write::write_all(&mut std::io::stdout(), &exposition)?;
 
     let complete = outcome.inventory_read && outcome.resource_pool_read;
     Ok(if complete {

@@ -85,7 +85,11 @@ async fn render(snapshot: Option<Snapshot>, health: CollectionHealth) -> String 
     let sink = sink();
     let snapshot = snapshot.map(Arc::new);
     sink.publish(Publication { snapshot, health }).await;
-    sink.render().unwrap()
+    text(&sink)
+}
+
+fn text(sink: &PrometheusSink) -> String {
+    String::from_utf8(sink.render(Format::Text).unwrap().to_vec()).unwrap()
 }
 
 fn samples(text: &str) -> Vec<&str> {
@@ -192,13 +196,17 @@ async fn a_worker_gone_from_the_next_snapshot_loses_its_series() {
         health: healthy(),
     };
     sink.publish(publish(snapshot())).await;
-    assert!(sink.render().unwrap().contains("worker_name=\"w2\""));
+    assert!(text(&sink).contains("worker_name=\"w2\""));
+    assert!(
+        text(&sink).contains("worker_name=\"w2\""),
+        "the cached exposition is the same"
+    );
 
     let mut next = snapshot();
     next.workers.truncate(1);
     sink.publish(publish(next)).await;
 
-    let text = sink.render().unwrap();
+    let text = text(&sink);
     assert!(text.contains("worker_name=\"w1\""));
     assert!(!text.contains("worker_name=\"w2\""));
 }
@@ -212,5 +220,35 @@ async fn label_values_are_escaped() {
 
     assert!(
         text.contains(r#"worker_name="w\"1\\\n",worker_model="shared/debian",flavor="é😀"} 1"#)
+    );
+}
+
+#[tokio::test]
+async fn openmetrics_is_the_same_exposition_closed_by_eof() {
+    let sink = sink();
+    let snapshot = Some(Arc::new(snapshot()));
+    sink.publish(Publication {
+        snapshot,
+        health: healthy(),
+    })
+    .await;
+
+    let text = sink.render(Format::Text).unwrap();
+    let openmetrics = sink.render(Format::OpenMetrics).unwrap();
+
+    assert_eq!(&openmetrics[..text.len()], &text[..]);
+    assert_eq!(&openmetrics[text.len()..], b"# EOF\n");
+}
+
+#[tokio::test]
+async fn a_scrape_before_any_publication_shows_the_exporter_down() {
+    let text = text(&sink());
+
+    assert_eq!(
+        samples(&text),
+        [
+            format!("cds_hatchery_vsphere_collect_duration_seconds{{{SERVICE}}} 0"),
+            format!("cds_hatchery_vsphere_up{{{SERVICE}}} 0"),
+        ]
     );
 }
