@@ -5,6 +5,7 @@
     reason = "each test binary uses its own part of the helpers"
 )]
 
+pub mod expectations;
 pub mod exposition;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -179,9 +180,10 @@ pub fn http_get(url: &str) -> String {
     body
 }
 
-/// One HTTP/1.1 request with no body; the status code and the body.
+/// One HTTP request with no body; the status code and the body.
 ///
-/// Written by hand so that tests can send any method and see the raw answer.
+/// Written by hand so that tests can send any method and see the raw answer. HTTP/1.0,
+/// so that no server answers in chunks.
 pub fn http(url: &str, method: &str) -> (u16, String) {
     let rest = url.strip_prefix("http://").expect("an http URL");
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
@@ -189,11 +191,8 @@ pub fn http(url: &str, method: &str) -> (u16, String) {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("a timeout");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("the request is sent");
+    write!(stream, "{method} {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")
+        .expect("the request is sent");
 
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("a response");
