@@ -1,0 +1,239 @@
+//! The PropertyCollector's vocabulary: filter specs written into requests, and the
+//! `RetrieveResult` read back.
+
+use tracing::debug;
+
+use super::error::{SoapFault, VsphereError};
+use super::moref::Moref;
+use super::request::SoapRequest;
+use super::xml::Element;
+
+/// `PropertySpec`: which properties to read of the objects of one type.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PropertySpec {
+    pub kind: &'static str,
+    pub paths: &'static [&'static str],
+}
+
+/// `TraversalSpec`: from the objects of `kind`, follow the references held in `path`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TraversalSpec {
+    pub kind: &'static str,
+    pub path: &'static str,
+    /// Whether the objects reached are left out of the result.
+    pub skip: bool,
+    pub then: &'static [TraversalSpec],
+}
+
+/// `ObjectSpec`: where the collection starts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ObjectSpec<'a> {
+    pub obj: &'a Moref,
+    pub skip: bool,
+    pub select: &'a [TraversalSpec],
+}
+
+/// Reads all objects of a container view, the view itself left out.
+pub(crate) const CONTAINER_VIEW: TraversalSpec = TraversalSpec {
+    kind: "ContainerView",
+    path: "view",
+    skip: false,
+    then: &[],
+};
+
+/// `RetrievePropertiesEx` with one `PropertyFilterSpec`.
+pub(crate) fn retrieve_request(
+    collector: &Moref,
+    properties: &[PropertySpec],
+    object: ObjectSpec<'_>,
+    max_objects: Option<u32>,
+) -> SoapRequest {
+    let mut request = SoapRequest::new("RetrievePropertiesEx", collector);
+    request.open("specSet");
+    for spec in properties {
+        write_property_spec(&mut request, spec);
+    }
+    write_object_spec(&mut request, &object);
+    request.close("specSet");
+
+    request.open("options");
+    if let Some(max_objects) = max_objects {
+        request.text("maxObjects", &max_objects.to_string());
+    }
+    request.close("options");
+    request
+}
+
+fn write_property_spec(request: &mut SoapRequest, spec: &PropertySpec) {
+    request.open("propSet").text("type", spec.kind);
+    for path in spec.paths {
+        request.text("pathSet", path);
+    }
+    request.close("propSet");
+}
+
+fn write_object_spec(request: &mut SoapRequest, object: &ObjectSpec<'_>) {
+    request
+        .open("objectSet")
+        .moref("obj", object.obj)
+        .text("skip", bool_text(object.skip));
+    for traversal in object.select {
+        write_traversal(request, traversal);
+    }
+    request.close("objectSet");
+}
+
+/// vcsim refuses a `selectSet` without `xsi:type="TraversalSpec"`.
+fn write_traversal(request: &mut SoapRequest, traversal: &TraversalSpec) {
+    request
+        .open_typed("selectSet", "TraversalSpec")
+        .text("type", traversal.kind)
+        .text("path", traversal.path)
+        .text("skip", bool_text(traversal.skip));
+    for next in traversal.then {
+        write_traversal(request, next);
+    }
+    request.close("selectSet");
+}
+
+fn bool_text(value: bool) -> &'static str {
+    if value { "true" } else { "false" }
+}
+
+/// One page of results.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RetrieveResult {
+    pub objects: Vec<ObjectContent>,
+    /// Set when more pages wait behind `ContinueRetrievePropertiesEx`.
+    pub token: Option<String>,
+}
+
+/// `ObjectContent`: the properties read of one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ObjectContent {
+    pub obj: Moref,
+    pub properties: Vec<DynamicProperty>,
+    pub missing: Vec<MissingProperty>,
+}
+
+impl ObjectContent {
+    /// The value of a property; `None` when vSphere left it out (an unset property).
+    pub fn property(&self, name: &str) -> Option<&Element> {
+        self.properties
+            .iter()
+            .find(|property| property.name == name)
+            .map(|property| &property.val)
+    }
+
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.property(name).map(|val| val.text.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DynamicProperty {
+    pub name: String,
+    pub val: Element,
+}
+
+/// A property that could not be read, with the name of the fault that says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MissingProperty {
+    pub path: String,
+    pub fault: String,
+}
+
+/// Reads `<returnval>` of `RetrievePropertiesExResponse` or
+/// `ContinueRetrievePropertiesExResponse`; an absent `returnval` is an empty result.
+pub(crate) fn parse_retrieve_result(
+    method: &'static str,
+    mut response: Element,
+) -> Result<RetrieveResult, VsphereError> {
+    let Some(returnval) = response.take_child("returnval") else {
+        return Ok(RetrieveResult::default());
+    };
+
+    let token = returnval.child_text("token").map(str::to_owned);
+    let objects = returnval
+        .children
+        .into_iter()
+        .filter(|child| child.name == "objects")
+        .map(|objects| object_content(method, objects))
+        .collect::<Result<_, _>>()?;
+
+    let result = RetrieveResult { objects, token };
+    match lost_session(&result) {
+        Some(fault) => Err(VsphereError::Fault(fault)),
+        None => Ok(result),
+    }
+}
+
+fn object_content(method: &'static str, objects: Element) -> Result<ObjectContent, VsphereError> {
+    let obj = objects
+        .child("obj")
+        .and_then(Element::moref)
+        .ok_or_else(|| VsphereError::unexpected(method, "objects without obj"))?;
+
+    let mut content = ObjectContent {
+        obj,
+        properties: Vec::new(),
+        missing: Vec::new(),
+    };
+    for child in objects.children {
+        match child.name.as_str() {
+            "propSet" => content.properties.push(dynamic_property(method, child)?),
+            "missingSet" => content.missing.push(missing_property(&child)),
+            _ => {}
+        }
+    }
+    Ok(content)
+}
+
+fn dynamic_property(
+    method: &'static str,
+    mut prop: Element,
+) -> Result<DynamicProperty, VsphereError> {
+    let name = prop.child_text("name").map(str::to_owned);
+    let val = prop.take_child("val");
+    match (name, val) {
+        (Some(name), Some(val)) => Ok(DynamicProperty { name, val }),
+        _ => Err(VsphereError::unexpected(
+            method,
+            "propSet without name or val",
+        )),
+    }
+}
+
+/// `<missingSet><path/><fault><fault xsi:type="NotAuthenticated">`.
+fn missing_property(missing: &Element) -> MissingProperty {
+    let fault = missing
+        .child("fault")
+        .and_then(|wrapper| wrapper.child("fault"))
+        .and_then(|fault| fault.xsi_type.clone());
+
+    MissingProperty {
+        path: missing.child_text("path").unwrap_or_default().to_owned(),
+        fault: fault.unwrap_or_else(|| "UnknownFault".to_owned()),
+    }
+}
+
+/// RetrievePropertiesEx is allowed without a session: after the session expired, vCenter
+/// answers 200 with `NotAuthenticated` in `missingSet` instead of a fault. With a valid
+/// session a property is never `NotAuthenticated` (lacking rights is `NoPermission`), so
+/// one such entry means the session is gone.
+fn lost_session(result: &RetrieveResult) -> Option<SoapFault> {
+    let lost = result
+        .objects
+        .iter()
+        .flat_map(|object| &object.missing)
+        .any(|missing| missing.fault == "NotAuthenticated");
+    if !lost {
+        return None;
+    }
+
+    debug!("property collector reports NotAuthenticated properties");
+    Some(SoapFault::new(
+        "NotAuthenticated",
+        "properties reported NotAuthenticated by the property collector",
+    ))
+}

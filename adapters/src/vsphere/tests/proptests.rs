@@ -1,0 +1,72 @@
+//! Properties of the XML layer: no input makes it panic, no cut answer passes for whole,
+//! and any text survives the trip through the request writer and the parser.
+
+use proptest::prelude::*;
+
+use super::super::moref::Moref;
+use super::super::properties::parse_retrieve_result;
+use super::super::request::SoapRequest;
+use super::super::xml::{Envelope, parse_envelope};
+use super::fixture;
+
+const CAPTURES: &[&str] = &[
+    "RetrieveServiceContent",
+    "RetrievePropertiesEx-VirtualMachine-view",
+    "RetrievePropertiesEx-ResourcePool-runtime",
+    "Fault-ManagedObjectNotFound-view-of-expired-session",
+    "handmade/RetrievePropertiesEx-VirtualMachine-page1",
+];
+
+fn parse_fully(bytes: &[u8]) {
+    if let Ok(Envelope::Response(response)) = parse_envelope(bytes) {
+        let _ = parse_retrieve_result("RetrievePropertiesEx", response);
+    }
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        parse_fully(&bytes);
+    }
+
+    #[test]
+    fn mutated_captures_never_panic(
+        capture in proptest::sample::select(CAPTURES),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+    ) {
+        let mut bytes = fixture(&format!("{capture}.response.xml")).into_bytes();
+        for (index, byte) in edits {
+            let at = index.index(bytes.len());
+            bytes[at] = byte;
+        }
+
+        parse_fully(&bytes);
+    }
+
+    #[test]
+    fn every_cut_answer_is_an_error(
+        capture in proptest::sample::select(CAPTURES),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let text = fixture(&format!("{capture}.response.xml"));
+        let whole = text.trim_end();
+        let cut = cut.index(whole.len());
+        prop_assume!(whole.is_char_boundary(cut));
+
+        prop_assert!(parse_envelope(&whole.as_bytes()[..cut]).is_err());
+    }
+
+    #[test]
+    fn any_text_survives_the_round_trip(text in "[^\u{0}-\u{1f}]*|[\t\n a-z<>&'\"]*") {
+        let mut request = SoapRequest::new("Login", &Moref::new("SessionManager", &text));
+        request.text("password", &text);
+        let body = request.into_body();
+
+        let Ok(Envelope::Response(login)) = parse_envelope(body.as_bytes()) else {
+            panic!("not an envelope: {body}");
+        };
+        prop_assert_eq!(login.child_text("password"), Some(text.as_str()));
+        let this = login.child("_this").map(|this| this.text.clone());
+        prop_assert_eq!(this.as_deref(), Some(text.as_str()));
+    }
+}

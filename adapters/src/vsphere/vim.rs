@@ -1,0 +1,221 @@
+//! The vim25 methods the exporter calls, one typed function per SOAP method.
+
+use super::config::Password;
+use super::error::VsphereError;
+use super::moref::Moref;
+use super::properties::{
+    ObjectSpec, PropertySpec, RetrieveResult, parse_retrieve_result, retrieve_request,
+};
+use super::request::SoapRequest;
+use super::transport::SoapTransport;
+use super::xml::Element;
+
+/// The API version sent before the server has told its own: every vCenter still
+/// supported knows 6.5, and vcsim announces it.
+pub(crate) const DEFAULT_API_VERSION: &str = "6.5";
+
+/// The entry points read from `ServiceInstance.content`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ServiceContent {
+    pub root_folder: Moref,
+    pub property_collector: Moref,
+    pub view_manager: Moref,
+    pub session_manager: Moref,
+    pub search_index: Moref,
+    /// `about.apiVersion`, sent back in `SOAPAction`.
+    pub api_version: String,
+}
+
+impl ServiceContent {
+    /// `RetrieveServiceContent`, allowed without a session.
+    pub async fn retrieve(transport: &SoapTransport) -> Result<Self, VsphereError> {
+        const METHOD: &str = "RetrieveServiceContent";
+        let request = SoapRequest::new(METHOD, &Moref::new("ServiceInstance", "ServiceInstance"));
+
+        let reply = transport.call(request, DEFAULT_API_VERSION, None).await?;
+
+        Self::from_response(&expect_response(METHOD, reply.response)?)
+    }
+
+    pub fn from_response(response: &Element) -> Result<Self, VsphereError> {
+        const METHOD: &str = "RetrieveServiceContent";
+        let content = response
+            .child("returnval")
+            .ok_or_else(|| VsphereError::unexpected(METHOD, "no returnval"))?;
+        let moref = |name: &str| {
+            content
+                .child(name)
+                .and_then(Element::moref)
+                .ok_or_else(|| VsphereError::unexpected(METHOD, format!("no {name}")))
+        };
+        let api_version = content
+            .child("about")
+            .and_then(|about| about.child_text("apiVersion"))
+            .unwrap_or(DEFAULT_API_VERSION);
+
+        Ok(Self {
+            root_folder: moref("rootFolder")?,
+            property_collector: moref("propertyCollector")?,
+            view_manager: moref("viewManager")?,
+            session_manager: moref("sessionManager")?,
+            search_index: moref("searchIndex")?,
+            api_version: api_version.trim().to_owned(),
+        })
+    }
+}
+
+/// Calls made with one session cookie, or none before Login.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Vim<'a> {
+    transport: &'a SoapTransport,
+    content: &'a ServiceContent,
+    cookie: Option<&'a str>,
+}
+
+impl<'a> Vim<'a> {
+    pub fn new(
+        transport: &'a SoapTransport,
+        content: &'a ServiceContent,
+        cookie: Option<&'a str>,
+    ) -> Self {
+        Self {
+            transport,
+            content,
+            cookie,
+        }
+    }
+
+    pub fn content(&self) -> &ServiceContent {
+        self.content
+    }
+
+    /// `SessionManager.Login`; returns the session cookie. Sent without a cookie: vCenter
+    /// answers InvalidLogin to a Login made within a still valid session.
+    pub async fn login(
+        &self,
+        user_name: &str,
+        password: &Password,
+    ) -> Result<String, VsphereError> {
+        const METHOD: &str = "Login";
+        let mut request = SoapRequest::new(METHOD, &self.content.session_manager);
+        request
+            .text("userName", user_name)
+            .text("password", password.expose());
+
+        let reply = self
+            .transport
+            .call(request, &self.content.api_version, None)
+            .await?;
+
+        expect_response(METHOD, reply.response)?;
+        reply
+            .session_cookie
+            .ok_or_else(|| VsphereError::unexpected(METHOD, "no vmware_soap_session cookie"))
+    }
+
+    pub async fn logout(&self) -> Result<(), VsphereError> {
+        let request = SoapRequest::new("Logout", &self.content.session_manager);
+        self.call(request).await.map(drop)
+    }
+
+    /// `ViewManager.CreateContainerView`, recursive.
+    pub async fn create_container_view(
+        &self,
+        container: &Moref,
+        kind: &str,
+    ) -> Result<Moref, VsphereError> {
+        let mut request = SoapRequest::new("CreateContainerView", &self.content.view_manager);
+        request
+            .moref("container", container)
+            .text("type", kind)
+            .text("recursive", "true");
+
+        let response = self.call(request).await?;
+
+        returned_moref("CreateContainerView", &response)?
+            .ok_or_else(|| VsphereError::unexpected("CreateContainerView", "no returnval"))
+    }
+
+    pub async fn destroy_view(&self, view: &Moref) -> Result<(), VsphereError> {
+        self.call(SoapRequest::new("DestroyView", view))
+            .await
+            .map(drop)
+    }
+
+    /// `SearchIndex.FindByInventoryPath`; `None` when nothing is at that path.
+    pub async fn find_by_inventory_path(&self, path: &str) -> Result<Option<Moref>, VsphereError> {
+        let mut request = SoapRequest::new("FindByInventoryPath", &self.content.search_index);
+        request.text("inventoryPath", path);
+
+        let response = self.call(request).await?;
+
+        returned_moref("FindByInventoryPath", &response)
+    }
+
+    pub async fn retrieve_properties(
+        &self,
+        properties: &[PropertySpec],
+        object: ObjectSpec<'_>,
+        max_objects: Option<u32>,
+    ) -> Result<RetrieveResult, VsphereError> {
+        let collector = &self.content.property_collector;
+        let request = retrieve_request(collector, properties, object, max_objects);
+
+        let response = self.call(request).await?;
+
+        parse_retrieve_result("RetrievePropertiesEx", response)
+    }
+
+    pub async fn continue_retrieve(&self, token: &str) -> Result<RetrieveResult, VsphereError> {
+        const METHOD: &str = "ContinueRetrievePropertiesEx";
+        let mut request = SoapRequest::new(METHOD, &self.content.property_collector);
+        request.text("token", token);
+
+        let response = self.call(request).await?;
+
+        parse_retrieve_result(METHOD, response)
+    }
+
+    pub async fn cancel_retrieve(&self, token: &str) -> Result<(), VsphereError> {
+        let mut request = SoapRequest::new(
+            "CancelRetrievePropertiesEx",
+            &self.content.property_collector,
+        );
+        request.text("token", token);
+        self.call(request).await.map(drop)
+    }
+
+    async fn call(&self, request: SoapRequest) -> Result<Element, VsphereError> {
+        let method = request.method();
+        let reply = self
+            .transport
+            .call(request, &self.content.api_version, self.cookie)
+            .await?;
+        expect_response(method, reply.response)
+    }
+}
+
+fn expect_response(method: &'static str, response: Element) -> Result<Element, VsphereError> {
+    let expected = response
+        .name
+        .strip_suffix("Response")
+        .is_some_and(|name| name == method);
+    if !expected {
+        return Err(VsphereError::unexpected(
+            method,
+            format!("answered <{}>", response.name),
+        ));
+    }
+    Ok(response)
+}
+
+/// `<returnval type="Kind">id</returnval>`, or none for a null result.
+fn returned_moref(method: &'static str, response: &Element) -> Result<Option<Moref>, VsphereError> {
+    let Some(returnval) = response.child("returnval") else {
+        return Ok(None);
+    };
+    returnval
+        .moref()
+        .map(Some)
+        .ok_or_else(|| VsphereError::unexpected(method, "returnval is not a reference"))
+}
