@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use adapters::vsphere::{Password, Url, VsphereConfig};
 use clap::Parser;
 use serde::Deserialize;
 
@@ -15,6 +16,11 @@ const DEFAULT_SIMULATOR_VMS: usize = 60;
 const DEFAULT_SIMULATOR_SEED: u64 = 1;
 /// Past this many VMs the simulator would only show that memory runs out.
 const MAX_SIMULATOR_VMS: usize = 1_000_000;
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The environment variable that may hold the vCenter password; there is no flag for it, so
+/// that it never shows in a process list.
+pub const PASSWORD_ENV: &str = "CDS_VSPHERE_EXPORTER_PASSWORD";
 
 /// Prometheus exporter of the CPU and memory used by a CDS vSphere hatchery's VMs.
 ///
@@ -81,6 +87,45 @@ pub struct Options {
     /// Random seed of the built-in simulator [default: 1].
     #[arg(long, env = "CDS_VSPHERE_EXPORTER_SIMULATOR_SEED", value_name = "SEED")]
     pub simulator_seed: Option<u64>,
+
+    /// vCenter SDK URL, https://host/sdk (http:// for a local simulator); user:password@
+    /// inside it is accepted, as govc does. Without it, the built-in simulator is read.
+    #[arg(
+        long,
+        env = "CDS_VSPHERE_EXPORTER_VCENTER_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub vcenter_url: Option<String>,
+
+    /// vCenter user name [default: the URL's].
+    #[arg(long, env = "CDS_VSPHERE_EXPORTER_USERNAME", value_name = "USER")]
+    pub username: Option<String>,
+
+    /// File holding the vCenter password (a trailing newline is ignored); the password may
+    /// also come from CDS_VSPHERE_EXPORTER_PASSWORD or the URL.
+    #[arg(long, env = "CDS_VSPHERE_EXPORTER_PASSWORD_FILE", value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// Accept any vCenter certificate. Only for a test vCenter: anyone on the path can then
+    /// read the password.
+    #[arg(long, env = "CDS_VSPHERE_EXPORTER_INSECURE", num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub insecure: Option<bool>,
+
+    /// PEM file of CA certificates trusted on top of the system's.
+    #[arg(long, env = "CDS_VSPHERE_EXPORTER_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Datacenter whose VMs are read [default: every VM of the vCenter].
+    #[arg(long, env = "CDS_VSPHERE_EXPORTER_DATACENTER", value_name = "NAME")]
+    pub datacenter: Option<String>,
+
+    /// Longest time one vCenter call may take [default: 30s].
+    #[arg(long, env = "CDS_VSPHERE_EXPORTER_REQUEST_TIMEOUT", value_name = "DURATION",
+          value_parser = humantime::parse_duration)]
+    #[serde(default, deserialize_with = "duration")]
+    pub request_timeout: Option<Duration>,
 }
 
 /// Fills every option unset here from `fallback`.
@@ -104,6 +149,13 @@ impl Options {
             resource_pool,
             simulator_vms,
             simulator_seed,
+            vcenter_url,
+            username,
+            password_file,
+            insecure,
+            ca_file,
+            datacenter,
+            request_timeout,
         )
     }
 }
@@ -116,20 +168,24 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, 
 }
 
 /// Where the inventory comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum SourceConfig {
-    Simulator { vms: usize, seed: u64 },
+    Simulator {
+        vms: usize,
+        seed: u64,
+        resource_pool: Option<String>,
+    },
+    Vcenter(Box<VsphereConfig>),
 }
 
 /// The validated configuration the exporter runs with.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
     pub hatchery_name: String,
     pub service_type: String,
     pub interval: Duration,
     pub limits: domain::Limits,
-    pub resource_pool: Option<String>,
     pub source: SourceConfig,
     pub once: bool,
 }
@@ -154,21 +210,34 @@ pub enum ConfigError {
         option: &'static str,
         reason: String,
     },
+    #[error("cannot read {option} {path}")]
+    ReadOption {
+        option: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Config {
-    /// Validates the command line, reading the file it names, if any.
-    pub fn from_cli(cli: Cli) -> Result<Config, ConfigError> {
+    /// Validates the command line, reading the file it names, if any; the vCenter
+    /// password comes from `password_env` when no file or URL gives one.
+    pub fn from_cli(cli: Cli, password_env: Option<String>) -> Result<Config, ConfigError> {
         let file = match &cli.config {
             Some(path) => read_file(path)?,
             None => Options::default(),
         };
         let options = cli.options.or(file);
 
-        Config::resolve(options, cli.once)
+        Config::resolve(options, cli.once, password_env)
     }
 
-    fn resolve(options: Options, once: bool) -> Result<Config, ConfigError> {
+    fn resolve(
+        options: Options,
+        once: bool,
+        password_env: Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let source = source(&options, password_env)?;
         let default_listen = DEFAULT_LISTEN
             .parse()
             .expect("the default address is valid");
@@ -185,15 +254,120 @@ impl Config {
                 max_vcpus: options.max_cpus.unwrap_or(0),
                 max_memory_mb: options.max_memory_mb.unwrap_or(0),
             },
-            resource_pool: options.resource_pool,
-            source: SourceConfig::Simulator {
-                vms: simulator_vms(options.simulator_vms)?,
-                seed: options.simulator_seed.unwrap_or(DEFAULT_SIMULATOR_SEED),
-            },
+            source,
             once,
         };
 
         Ok(config)
+    }
+}
+
+/// The vCenter when a URL is given, the simulator otherwise. vCenter options without a
+/// URL are refused: silently serving the simulator's figures instead would be a lie.
+fn source(options: &Options, password_env: Option<String>) -> Result<SourceConfig, ConfigError> {
+    let Some(url) = &options.vcenter_url else {
+        refuse_vcenter_options_without_url(options)?;
+        return Ok(SourceConfig::Simulator {
+            vms: simulator_vms(options.simulator_vms)?,
+            seed: options.simulator_seed.unwrap_or(DEFAULT_SIMULATOR_SEED),
+            resource_pool: options.resource_pool.clone(),
+        });
+    };
+
+    let mut vcenter = VsphereConfig::new(vcenter_url(url)?);
+    vcenter.username = options.username.clone().or(vcenter.username);
+    vcenter.password = password(options, password_env)?.or(vcenter.password);
+    if vcenter.username.is_none() {
+        return Err(invalid(
+            "--username",
+            "required with --vcenter-url, in the flag or the URL",
+        ));
+    }
+    if vcenter.password.is_none() {
+        return Err(invalid(
+            "--password-file",
+            "a password is required: --password-file, CDS_VSPHERE_EXPORTER_PASSWORD or the URL",
+        ));
+    }
+    vcenter.insecure = options.insecure.unwrap_or(false);
+    vcenter.ca_file = options.ca_file.clone();
+    vcenter.datacenter = options.datacenter.clone();
+    vcenter.resource_pool = options.resource_pool.clone();
+    vcenter.request_timeout = positive(
+        "--request-timeout",
+        options.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT),
+    )?;
+
+    Ok(SourceConfig::Vcenter(Box::new(vcenter)))
+}
+
+fn refuse_vcenter_options_without_url(options: &Options) -> Result<(), ConfigError> {
+    let given = [
+        ("--username", options.username.is_some()),
+        ("--password-file", options.password_file.is_some()),
+        ("--insecure", options.insecure.is_some()),
+        ("--ca-file", options.ca_file.is_some()),
+        ("--datacenter", options.datacenter.is_some()),
+        ("--request-timeout", options.request_timeout.is_some()),
+    ];
+    match given.iter().find(|(_, set)| *set) {
+        Some((option, _)) => Err(invalid(option, "needs --vcenter-url")),
+        None => Ok(()),
+    }
+}
+
+/// Parses the URL without ever echoing it: it may hold a password.
+fn vcenter_url(text: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(text).map_err(|e| invalid("--vcenter-url", format!("not a URL ({e})")))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err(invalid(
+            "--vcenter-url",
+            "must be https://host/sdk or http://host/sdk",
+        ));
+    }
+    Ok(url)
+}
+
+fn password(options: &Options, env: Option<String>) -> Result<Option<Password>, ConfigError> {
+    let Some(path) = &options.password_file else {
+        return Ok(env.filter(|p| !p.is_empty()).map(Password::new));
+    };
+
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadOption {
+        option: "--password-file",
+        path: path.clone(),
+        source,
+    })?;
+    warn_if_readable_by_others(path);
+
+    let password = text.strip_suffix('\n').unwrap_or(&text);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        return Err(invalid("--password-file", "the file is empty"));
+    }
+    Ok(Some(Password::new(password)))
+}
+
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = metadata.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{:o}", mode & 0o777),
+            "the password file can be read by other users than its owner; chmod 600 it"
+        );
+    }
+}
+
+fn invalid(option: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        option,
+        reason: reason.into(),
     }
 }
 

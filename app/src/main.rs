@@ -5,6 +5,7 @@ mod config;
 mod run;
 mod server;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -12,14 +13,18 @@ use clap::Parser;
 use config::{Cli, Config};
 
 fn main() -> ExitCode {
-    let config = match Config::from_cli(Cli::parse()) {
+    let cli = Cli::parse();
+    // Before the options are checked, so that their warnings are logged.
+    init_tracing();
+
+    let password = std::env::var(config::PASSWORD_ENV).ok();
+    let config = match Config::from_cli(cli, password) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("error: {:#}", anyhow::Error::from(error));
             return ExitCode::from(2);
         }
     };
-    init_tracing();
 
     match run::run(config) {
         Ok(code) => code,
@@ -37,5 +42,6 @@ fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use adapters::prometheus::{Format, PrometheusSink, ServiceLabels};
 use adapters::simulator::{Simulator, SimulatorConfig};
+use adapters::vsphere::{VsphereConfig, VsphereSource};
 use anyhow::Context;
 use ports::{InventorySource, ResourcePoolSource};
 use tokio::net::TcpListener;
@@ -31,28 +32,64 @@ pub fn run(config: Config) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// How long the goodbyes to vCenter (destroying the view, logging out) may take at exit.
+const LOGOUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The inventory and Resource Pool sources, which one adapter provides together.
 struct Sources {
     inventory: Arc<dyn InventorySource>,
     resource_pool: Arc<dyn ResourcePoolSource>,
-    description: &'static str,
+    description: String,
+    /// The vCenter session to close at exit, if any.
+    vcenter: Option<Arc<VsphereSource>>,
 }
 
-fn sources(config: &Config) -> Sources {
-    match &config.source {
-        SourceConfig::Simulator { vms, seed } => {
+impl Sources {
+    async fn close(&self) {
+        let Some(vcenter) = &self.vcenter else {
+            return;
+        };
+        if tokio::time::timeout(LOGOUT_TIMEOUT, vcenter.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(timeout = ?LOGOUT_TIMEOUT, "vCenter did not answer the logout in time");
+        }
+    }
+}
+
+fn sources(config: &Config) -> anyhow::Result<Sources> {
+    let sources = match &config.source {
+        SourceConfig::Simulator {
+            vms,
+            seed,
+            resource_pool,
+        } => {
             let simulator = Arc::new(Simulator::new(&SimulatorConfig {
                 vms: *vms,
                 seed: *seed,
                 hatchery_name: config.hatchery_name.clone(),
+                resource_pool: resource_pool.clone(),
             }));
             Sources {
                 inventory: simulator.clone(),
                 resource_pool: simulator,
-                description: "simulator",
+                description: "simulator".into(),
+                vcenter: None,
             }
         }
-    }
+        SourceConfig::Vcenter(vcenter) => {
+            let description = format!("vcenter {}", vcenter.redacted_url());
+            let source = Arc::new(VsphereSource::new(VsphereConfig::clone(vcenter))?);
+            Sources {
+                inventory: source.clone(),
+                resource_pool: source.clone(),
+                description,
+                vcenter: Some(source),
+            }
+        }
+    };
+    Ok(sources)
 }
 
 fn sink(config: &Config) -> PrometheusSink {
@@ -74,10 +111,11 @@ fn collector(config: &Config, sources: &Sources, sink: &PrometheusSink) -> Colle
 }
 
 async fn collect_once(config: &Config) -> anyhow::Result<ExitCode> {
-    let sources = sources(config);
+    let sources = sources(config)?;
     let sink = sink(config);
 
     let outcome = collector(config, &sources, &sink).collect().await;
+    sources.close().await;
     let exposition = sink.render(Format::Text)?;
     std::io::Write::write_all(&mut std::io::stdout(), &exposition)?;
 
@@ -94,10 +132,10 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
-    let sources = sources(config);
+    let sources = sources(config)?;
     let sink = sink(config);
     tracing::info!(
-        source = sources.description,
+        source = %sources.description,
         address = %address,
         path = server::METRICS_PATH,
         hatchery = %config.hatchery_name,
@@ -116,6 +154,7 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
     server::serve(listener, sink, shutdown.clone()).await?;
     shutdown.cancel();
     collecting.await.context("the collection task panicked")?;
+    sources.close().await;
     tracing::info!("stopped");
     Ok(())
 }

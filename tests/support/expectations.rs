@@ -23,6 +23,7 @@ pub async fn expected_series(
         vms,
         seed,
         hatchery_name: hatchery.into(),
+        resource_pool: None,
     });
     let inventory = simulator.inventory().await.unwrap();
     let pool = simulator.resource_pool_runtime().await.unwrap();

@@ -30,18 +30,29 @@ pub struct SimulatorConfig {
     pub seed: u64,
     /// The hatchery whose workers, provisions and templates are simulated.
     pub hatchery_name: String,
+    /// The inventory path of the Resource Pool asked for; only [`RESOURCE_POOL_PATH`]
+    /// exists, as in vcsim's model with no standalone host. `None` picks it.
+    pub resource_pool: Option<String>,
 }
 
 /// An [`InventorySource`] and [`ResourcePoolSource`] that needs no vCenter.
 #[derive(Debug)]
 pub struct Simulator {
     world: Mutex<World>,
+    /// The Resource Pool asked for, when it is not the one the simulator has.
+    missing_pool: Option<String>,
 }
 
 impl Simulator {
     pub fn new(config: &SimulatorConfig) -> Self {
+        let missing_pool = config
+            .resource_pool
+            .clone()
+            .filter(|path| path != RESOURCE_POOL_PATH);
+
         Self {
             world: Mutex::new(World::new(config)),
+            missing_pool,
         }
     }
 
@@ -61,6 +72,12 @@ impl InventorySource for Simulator {
 #[async_trait]
 impl ResourcePoolSource for Simulator {
     async fn resource_pool_runtime(&self) -> Result<ResourcePoolRuntime, SourceError> {
+        if let Some(path) = &self.missing_pool {
+            let message =
+                format!("no resource pool at {path}; the simulator has {RESOURCE_POOL_PATH}");
+            return Err(SourceError::new("NotFound", message));
+        }
+
         Ok(self.world().next_resource_pool_runtime())
     }
 }

@@ -10,6 +10,7 @@ fn config(vms: usize, seed: u64) -> SimulatorConfig {
         vms,
         seed,
         hatchery_name: "h1".into(),
+        resource_pool: None,
     }
 }
 
@@ -108,4 +109,30 @@ async fn pool_usage_moves_within_its_maximum() {
     }
 
     assert!(moved);
+}
+
+#[tokio::test]
+async fn only_its_own_resource_pool_can_be_read() {
+    let own = SimulatorConfig {
+        resource_pool: Some(RESOURCE_POOL_PATH.into()),
+        ..config(10, 1)
+    };
+    let other = SimulatorConfig {
+        resource_pool: Some("/DC0/host/DC0_H0/Resources".into()),
+        ..config(10, 1)
+    };
+
+    assert!(Simulator::new(&own).resource_pool_runtime().await.is_ok());
+    let error = Simulator::new(&other)
+        .resource_pool_runtime()
+        .await
+        .unwrap_err();
+    assert_eq!(error.reason, "NotFound");
+    assert!(
+        error
+            .source
+            .unwrap()
+            .to_string()
+            .contains("/DC0/host/DC0_H0/Resources")
+    );
 }

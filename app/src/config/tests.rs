@@ -2,13 +2,24 @@
 
 use std::io::Write;
 
+use std::path::Path;
+
 use super::*;
 
+/// A command line written as one string, for options whose values have no spaces.
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
 fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+    parse_with_password(args, None)
+}
+
+fn parse_with_password(args: &[&str], password: Option<&str>) -> Result<Config, ConfigError> {
     let cli =
         Cli::try_parse_from(std::iter::once("cds-vsphere-exporter").chain(args.iter().copied()))
             .expect("valid flags");
-    Config::from_cli(cli)
+    Config::from_cli(cli, password.map(str::to_owned))
 }
 
 fn file(text: &str) -> tempfile::NamedTempFile {
@@ -26,33 +37,24 @@ fn defaults_run_the_simulator_on_the_documented_address() {
     assert_eq!(config.service_type, "hatchery");
     assert_eq!(config.interval, Duration::from_secs(30));
     assert_eq!(config.limits, domain::Limits::default());
-    assert_eq!(config.source, SourceConfig::Simulator { vms: 60, seed: 1 });
+    assert!(matches!(
+        config.source,
+        SourceConfig::Simulator {
+            vms: 60,
+            seed: 1,
+            resource_pool: None
+        }
+    ));
     assert!(!config.once);
 }
 
 #[test]
 fn flags_set_every_option() {
-    let config = parse(&[
-        "--listen",
-        "0.0.0.0:1234",
-        "--hatchery-name",
-        "h1",
-        "--service-type",
-        "hatch",
-        "--interval",
-        "2m",
-        "--max-cpus",
-        "64",
-        "--max-memory-mb",
-        "131072",
-        "--resource-pool",
-        "/DC0/host/DC0_C0/Resources",
-        "--simulator-vms",
-        "5",
-        "--simulator-seed",
-        "9",
-        "--once",
-    ])
+    let config = parse(&words(
+        "--listen 0.0.0.0:1234 --hatchery-name h1 --service-type hatch --interval 2m \
+         --max-cpus 64 --max-memory-mb 131072 --resource-pool /DC0/host/DC0_C0/Resources \
+         --simulator-vms 5 --simulator-seed 9 --once",
+    ))
     .unwrap();
 
     assert_eq!(config.listen.to_string(), "0.0.0.0:1234");
@@ -61,11 +63,16 @@ fn flags_set_every_option() {
     assert_eq!(config.interval, Duration::from_secs(120));
     assert_eq!(config.limits.max_vcpus, 64);
     assert_eq!(config.limits.max_memory_mb, 131_072);
-    assert_eq!(
-        config.resource_pool.as_deref(),
-        Some("/DC0/host/DC0_C0/Resources")
-    );
-    assert_eq!(config.source, SourceConfig::Simulator { vms: 5, seed: 9 });
+    let SourceConfig::Simulator {
+        vms,
+        seed,
+        resource_pool,
+    } = config.source
+    else {
+        panic!("the simulator without a vCenter URL");
+    };
+    assert_eq!((vms, seed), (5, 9));
+    assert_eq!(resource_pool.as_deref(), Some("/DC0/host/DC0_C0/Resources"));
     assert!(config.once);
 }
 
@@ -143,4 +150,152 @@ fn malformed_flags_are_refused_by_the_parser() {
         let cli = Cli::try_parse_from(std::iter::once("cds-vsphere-exporter").chain(args));
         assert_eq!(cli.unwrap_err().exit_code(), 2, "{args:?}");
     }
+}
+
+fn vcenter(config: Config) -> VsphereConfig {
+    match config.source {
+        SourceConfig::Vcenter(vcenter) => *vcenter,
+        other => panic!("not a vCenter: {other:?}"),
+    }
+}
+
+#[test]
+fn a_vcenter_url_selects_the_vcenter_with_its_options() {
+    let password = file("s3cret\n");
+    let line = format!(
+        "--vcenter-url https://vc.example/sdk --username svc-cds --password-file {} \
+         --ca-file /etc/ca.pem --datacenter DC1 --resource-pool /DC1/host/C1/Resources \
+         --request-timeout 10s",
+        password.path().display()
+    );
+
+    let config = parse(&words(&line)).unwrap();
+
+    let vcenter = vcenter(config);
+    assert_eq!(vcenter.url.as_str(), "https://vc.example/sdk");
+    assert_eq!(vcenter.username.as_deref(), Some("svc-cds"));
+    assert_eq!(
+        vcenter.password.as_ref().map(|p| p.expose()),
+        Some("s3cret")
+    );
+    assert!(!vcenter.insecure);
+    assert_eq!(vcenter.ca_file.as_deref(), Some(Path::new("/etc/ca.pem")));
+    assert_eq!(vcenter.datacenter.as_deref(), Some("DC1"));
+    assert_eq!(
+        vcenter.resource_pool.as_deref(),
+        Some("/DC1/host/C1/Resources")
+    );
+    assert_eq!(vcenter.request_timeout, Duration::from_secs(10));
+}
+
+#[test]
+fn credentials_in_the_url_are_taken_out_of_it_and_never_printed() {
+    let config = parse(&[
+        "--vcenter-url",
+        "https://admin:p%40ss@vc.example/sdk",
+        "--insecure",
+    ])
+    .unwrap();
+
+    let printed = format!("{config:?}");
+    let vcenter = vcenter(config);
+    assert_eq!(vcenter.username.as_deref(), Some("admin"));
+    assert_eq!(vcenter.password.as_ref().map(|p| p.expose()), Some("p@ss"));
+    assert!(vcenter.insecure);
+    assert!(
+        !printed.contains("p@ss") && !printed.contains("p%40ss"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn the_password_may_come_from_the_environment() {
+    let config = parse_with_password(
+        &["--vcenter-url", "https://vc.example/sdk", "--username", "u"],
+        Some("from-env"),
+    )
+    .unwrap();
+
+    assert_eq!(vcenter(config).password.unwrap().expose(), "from-env");
+}
+
+#[test]
+fn a_vcenter_without_credentials_is_refused_naming_what_is_missing() {
+    let no_user = parse_with_password(&["--vcenter-url", "https://vc.example/sdk"], Some("p"));
+    let no_password = parse(&["--vcenter-url", "https://vc.example/sdk", "--username", "u"]);
+
+    assert!(no_user.unwrap_err().to_string().contains("--username"));
+    assert!(
+        no_password
+            .unwrap_err()
+            .to_string()
+            .contains("--password-file")
+    );
+}
+
+#[test]
+fn a_bad_password_file_is_named() {
+    let empty = file("\n");
+    let missing = parse(&[
+        "--vcenter-url",
+        "https://u@vc/sdk",
+        "--password-file",
+        "/nonexistent",
+    ]);
+    let blank = parse(&[
+        "--vcenter-url",
+        "https://u@vc/sdk",
+        "--password-file",
+        empty.path().to_str().unwrap(),
+    ]);
+
+    assert!(missing.unwrap_err().to_string().contains("--password-file"));
+    assert!(blank.unwrap_err().to_string().contains("--password-file"));
+}
+
+#[test]
+fn a_bad_url_is_named_without_echoing_it() {
+    for url in [
+        "not a url with s3cret",
+        "ftp://u:s3cret@vc/sdk",
+        "https://u:s3cret@/sdk",
+    ] {
+        let error = parse(&["--vcenter-url", url]).unwrap_err();
+
+        let message = format!("{:#}", anyhow::Error::from(error));
+        assert!(message.contains("--vcenter-url"), "{message}");
+        assert!(!message.contains("s3cret"), "{message}");
+    }
+}
+
+#[test]
+fn vcenter_options_without_a_url_are_refused() {
+    for args in [
+        &["--username", "u"][..],
+        &["--insecure"],
+        &["--datacenter", "DC0"],
+        &["--ca-file", "/etc/ca.pem"],
+    ] {
+        let error = parse(args).unwrap_err();
+
+        assert!(error.to_string().contains(args[0]), "{args:?}: {error}");
+        assert!(
+            error.to_string().contains("--vcenter-url"),
+            "{args:?}: {error}"
+        );
+    }
+}
+
+#[test]
+fn the_sample_configuration_file_is_valid() {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/config.toml");
+
+    let options = read_file(&sample).unwrap();
+
+    assert_eq!(
+        options.hatchery_name.as_deref(),
+        Some("my-hatchery-vsphere")
+    );
+    assert_eq!(options.interval, Some(Duration::from_secs(30)));
+    assert!(options.vcenter_url.is_some() && options.password_file.is_some());
 }
