@@ -69,9 +69,10 @@ impl Collector {
             inventory_read: inventory.is_ok(),
             resource_pool_read: runtime.is_ok(),
         };
+        log_failures(&inventory, &runtime);
 
-        let runtime = self.resource_pool_to_publish(runtime, started);
-        let snapshot = self.snapshot_to_publish(inventory, runtime, started);
+        let runtime = self.resource_pool_to_publish(runtime.ok(), started);
+        let snapshot = self.snapshot_to_publish(inventory.ok(), runtime, started);
         let health = self.health(outcome.inventory_read, started);
         self.sink.publish(Publication { snapshot, health }).await;
 
@@ -80,40 +81,34 @@ impl Collector {
 
     fn resource_pool_to_publish(
         &mut self,
-        read: Result<ResourcePoolRuntime, SourceError>,
+        read: Option<ResourcePoolRuntime>,
         now: Instant,
     ) -> Option<ResourcePoolRuntime> {
         match read {
-            Ok(runtime) => {
+            Some(runtime) => {
                 self.last_resource_pool = Some(Remembered {
                     value: runtime,
                     read_at: now,
                 });
                 Some(runtime)
             }
-            Err(error) => {
-                tracing::warn!(error = %chain(&error), "cannot read the resource pool");
-                self.fresh_resource_pool(now)
-            }
+            None => self.fresh_resource_pool(now),
         }
     }
 
     fn snapshot_to_publish(
         &mut self,
-        read: Result<Inventory, SourceError>,
+        read: Option<Inventory>,
         runtime: Option<ResourcePoolRuntime>,
         now: Instant,
     ) -> Option<Arc<Snapshot>> {
         match read {
-            Ok(inventory) => {
+            Some(inventory) => {
                 let snapshot =
                     Snapshot::compute(&inventory, &self.hatchery_name, self.limits, runtime);
                 Some(self.remember_snapshot(snapshot, now))
             }
-            Err(error) => {
-                tracing::warn!(error = %chain(&error), "collection failed");
-                self.fresh_snapshot(now, runtime)
-            }
+            None => self.fresh_snapshot(now, runtime),
         }
     }
 
@@ -165,6 +160,25 @@ impl Collector {
 
     fn is_fresh(&self, read_at: Instant, now: Instant) -> bool {
         now.duration_since(read_at) <= self.keep_for
+    }
+}
+
+/// One line per failed collection: the inventory's error, with the pool's when both failed.
+fn log_failures(
+    inventory: &Result<Inventory, SourceError>,
+    runtime: &Result<ResourcePoolRuntime, SourceError>,
+) {
+    match (inventory, runtime) {
+        (Err(error), Err(pool_error)) => tracing::warn!(
+            error = %chain(error),
+            resource_pool_error = %chain(pool_error),
+            "collection failed"
+        ),
+        (Err(error), Ok(_)) => tracing::warn!(error = %chain(error), "collection failed"),
+        (Ok(_), Err(error)) => {
+            tracing::warn!(error = %chain(error), "cannot read the resource pool")
+        }
+        (Ok(_), Ok(_)) => {}
     }
 }
 

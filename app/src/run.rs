@@ -39,7 +39,10 @@ const LOGOUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 struct Sources {
     inventory: Arc<dyn InventorySource>,
     resource_pool: Arc<dyn ResourcePoolSource>,
-    description: String,
+    /// `simulator` or `vcenter`, for the start line.
+    kind: &'static str,
+    /// Where the vCenter is, without credentials; empty for the simulator.
+    url: String,
     /// The vCenter session to close at exit, if any.
     vcenter: Option<Arc<VsphereSource>>,
 }
@@ -74,17 +77,18 @@ fn sources(config: &Config) -> anyhow::Result<Sources> {
             Sources {
                 inventory: simulator.clone(),
                 resource_pool: simulator,
-                description: "simulator".into(),
+                kind: "simulator",
+                url: String::new(),
                 vcenter: None,
             }
         }
         SourceConfig::Vcenter(vcenter) => {
-            let description = format!("vcenter {}", vcenter.redacted_url());
             let source = Arc::new(VsphereSource::new(VsphereConfig::clone(vcenter))?);
             Sources {
                 inventory: source.clone(),
                 resource_pool: source.clone(),
-                description,
+                kind: "vcenter",
+                url: vcenter.redacted_url().to_string(),
                 vcenter: Some(source),
             }
         }
@@ -135,7 +139,8 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
     let sources = sources(config)?;
     let sink = sink(config);
     tracing::info!(
-        source = %sources.description,
+        source = sources.kind,
+        vcenter = %sources.url,
         address = %address,
         path = server::METRICS_PATH,
         hatchery = %config.hatchery_name,

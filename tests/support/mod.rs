@@ -7,6 +7,7 @@
 
 pub mod expectations;
 pub mod exposition;
+pub mod vcsim;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;

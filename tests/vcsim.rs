@@ -1,0 +1,225 @@
+//! The exporter against the real govmomi simulator: every series and label set of
+//! `/mon/metrics` compared with what the launcher computed through the vSphere API, over
+//! HTTP and HTTPS, at a few hundred VMs and at 2,000, and through the failures an operator
+//! meets: a wrong password, an expired session, vCenter going away and coming back.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should fail loudly on any unexpected error"
+)]
+
+mod support;
+
+use std::time::Duration;
+
+use support::expectations::{PREFIX, inventory_series};
+use support::vcsim::{Vcsim, VcsimOptions};
+use support::{Exporter, Exposition};
+
+const PASSWORD: &str = "s3cret-Pa55";
+
+fn up(exposition: &Exposition) -> Option<f64> {
+    exposition.single(&format!("{PREFIX}up"))
+}
+
+/// The exporter reading `vcsim`, with `extra` options; the password comes from the
+/// environment.
+fn exporter_for(vcsim: &Vcsim, hatchery: &str, extra: &[&str]) -> Exporter {
+    let ready = &vcsim.ready;
+    let mut args = vec![
+        "--vcenter-url",
+        &ready.url,
+        "--username",
+        &ready.username,
+        "--hatchery-name",
+        hatchery,
+        "--resource-pool",
+        &ready.resource_pool,
+    ];
+    args.extend_from_slice(extra);
+    Exporter::start(&args, &[("CDS_VSPHERE_EXPORTER_PASSWORD", PASSWORD)])
+}
+
+fn assert_matches_the_simulator(vms: usize, extra: &[&str], tls: bool) {
+    let hatchery = "hatchery-vsphere";
+    let vcsim = Vcsim::start(&VcsimOptions {
+        vms,
+        password: PASSWORD,
+        tls,
+        ..Default::default()
+    });
+    let mut exporter = exporter_for(&vcsim, hatchery, extra);
+
+    let exposition = exporter.scrape_until(Duration::from_secs(60), |e| up(e) == Some(1.0));
+
+    let expected = vcsim.ready.expected();
+    assert_eq!(inventory_series(&exposition), expected);
+    let vm_count = expected
+        .iter()
+        .find(|(s, _)| s.name.ends_with("pool_total_vm_count"))
+        .unwrap()
+        .1;
+    assert_eq!(*vm_count, vms as f64);
+}
+
+#[test]
+fn every_series_matches_the_simulator_at_a_few_hundred_vms() {
+    assert_matches_the_simulator(300, &["--interval", "1h"], false);
+}
+
+#[test]
+fn every_series_matches_the_simulator_at_two_thousand_vms() {
+    assert_matches_the_simulator(2_000, &["--interval", "1h", "--datacenter", "DC0"], false);
+}
+
+#[test]
+fn https_with_the_simulators_certificate_as_ca_file() {
+    let vcsim = Vcsim::start(&VcsimOptions {
+        password: PASSWORD,
+        tls: true,
+        ..Default::default()
+    });
+    let ca_file = vcsim.ready.ca_file.clone();
+    assert!(vcsim.ready.url.starts_with("https://"));
+    let mut exporter = exporter_for(
+        &vcsim,
+        "hatchery-vsphere",
+        &["--interval", "1h", "--ca-file", &ca_file],
+    );
+
+    let exposition = exporter.scrape_until(Duration::from_secs(60), |e| up(e) == Some(1.0));
+
+    assert_eq!(inventory_series(&exposition), vcsim.ready.expected());
+}
+
+#[test]
+fn https_insecure_connects_and_says_so() {
+    let vcsim = Vcsim::start(&VcsimOptions {
+        password: PASSWORD,
+        tls: true,
+        ..Default::default()
+    });
+    let mut exporter = exporter_for(
+        &vcsim,
+        "hatchery-vsphere",
+        &["--interval", "1h", "--insecure"],
+    );
+
+    let exposition = exporter.scrape_until(Duration::from_secs(60), |e| up(e) == Some(1.0));
+
+    assert_eq!(inventory_series(&exposition), vcsim.ready.expected());
+    exporter.wait_for_log("verification", Duration::from_secs(1));
+}
+
+#[test]
+fn https_with_an_unknown_certificate_is_refused() {
+    let vcsim = Vcsim::start(&VcsimOptions {
+        password: PASSWORD,
+        tls: true,
+        ..Default::default()
+    });
+    let mut exporter = exporter_for(&vcsim, "hatchery-vsphere", &["--interval", "1h"]);
+
+    let exposition = exporter.scrape_until(Duration::from_secs(30), |e| up(e) == Some(0.0));
+
+    assert!(exposition.family(&format!("{PREFIX}vm_count")).is_empty());
+    let line = exporter.wait_for_log("collection failed", Duration::from_secs(5));
+    assert!(line.contains("tls"), "{line}");
+}
+
+#[test]
+fn a_wrong_password_is_a_clear_error_and_the_exporter_keeps_serving() {
+    let vcsim = Vcsim::start(&VcsimOptions {
+        password: "the-right-one",
+        ..Default::default()
+    });
+    let mut exporter = exporter_for(&vcsim, "hatchery-vsphere", &["--interval", "300ms"]);
+
+    let exposition = exporter.scrape_until(Duration::from_secs(30), |e| up(e) == Some(0.0));
+
+    assert!(
+        exposition
+            .family(&format!("{PREFIX}pool_total_vcpus"))
+            .is_empty(),
+        "no zero published"
+    );
+    let line = exporter.wait_for_log("collection failed", Duration::from_secs(5));
+    assert!(line.contains("InvalidLogin"), "{line}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        up(&exporter.scrape()),
+        Some(0.0),
+        "still serving, still down"
+    );
+    assert!(exporter.logs().iter().all(|line| !line.contains(PASSWORD)));
+}
+
+#[test]
+fn an_expired_session_is_renewed_without_a_gap() {
+    let vcsim = Vcsim::start(&VcsimOptions {
+        password: PASSWORD,
+        idle_timeout: Some(Duration::from_millis(500)),
+        ..Default::default()
+    });
+    // Collections 1.5 s apart: the session (idle for 0.5 to 1 s at most) expires between
+    // any two of them.
+    let mut exporter = exporter_for(&vcsim, "hatchery-vsphere", &["--interval", "1500ms"]);
+    exporter.scrape_until(Duration::from_secs(30), |e| up(e) == Some(1.0));
+    let first = exporter
+        .scrape()
+        .single(&format!("{PREFIX}last_collect_success_timestamp_seconds"))
+        .unwrap();
+
+    let later = exporter.scrape_until(Duration::from_secs(30), |e| {
+        e.single(&format!("{PREFIX}last_collect_success_timestamp_seconds"))
+            .unwrap()
+            > first + 2.5
+    });
+
+    assert_eq!(up(&later), Some(1.0));
+    assert_eq!(inventory_series(&later), vcsim.ready.expected());
+    exporter.wait_for_log("session lost", Duration::from_secs(1));
+    let logins = exporter
+        .logs()
+        .iter()
+        .filter(|l| l.contains("logged in to vSphere"))
+        .count();
+    assert!(
+        logins >= 2,
+        "one login at start, one after each expiry: {logins}"
+    );
+    assert!(
+        exporter
+            .logs()
+            .iter()
+            .all(|line| !line.contains("collection failed")),
+        "{:#?}",
+        exporter.logs()
+    );
+}
+
+#[test]
+fn the_simulator_stopped_and_restarted_mid_run() {
+    let options = VcsimOptions {
+        password: PASSWORD,
+        ..Default::default()
+    };
+    let vcsim = Vcsim::start(&options);
+    let address = vcsim.ready.address().to_owned();
+    let mut exporter = exporter_for(&vcsim, "hatchery-vsphere", &["--interval", "300ms"]);
+    exporter.scrape_until(Duration::from_secs(30), |e| up(e) == Some(1.0));
+
+    vcsim.kill();
+    let down = exporter.scrape_until(Duration::from_secs(30), |e| up(e) == Some(0.0));
+    assert!(
+        !inventory_series(&down).is_empty(),
+        "the last good values are kept a while"
+    );
+
+    let restarted = Vcsim::start(&VcsimOptions {
+        listen: address,
+        ..options
+    });
+    let back = exporter.scrape_until(Duration::from_secs(60), |e| up(e) == Some(1.0));
+    assert_eq!(inventory_series(&back), restarted.ready.expected());
+}
