@@ -77,7 +77,7 @@ async fn every_family_has_help_and_gauge_type() {
 
     let families: std::collections::BTreeSet<_> =
         exposition.samples.keys().map(|s| s.name.clone()).collect();
-    assert_eq!(families.len(), 24);
+    assert_eq!(families.len(), 25);
     for name in families {
         assert!(
             exposition.help.get(&name).is_some_and(|h| !h.is_empty()),

@@ -27,6 +27,13 @@ struct Remembered<T> {
     read_at: Instant,
 }
 
+/// Whether a collection reads the Resource Pool or keeps its last reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PoolRead {
+    Read,
+    Keep,
+}
+
 /// What one collection found, for the caller's log and exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {
@@ -60,18 +67,34 @@ impl Collector {
 
     /// Reads both sources at once, publishes the result, and says what succeeded.
     pub async fn collect(&mut self) -> Outcome {
+        self.collect_with(PoolRead::Read).await
+    }
+
+    /// Reads the inventory alone, after its source said it changed; the Resource Pool
+    /// keeps its last reading, which the interval's collections refresh.
+    pub async fn refresh_inventory(&mut self) -> Outcome {
+        self.collect_with(PoolRead::Keep).await
+    }
+
+    async fn collect_with(&mut self, pool: PoolRead) -> Outcome {
         let started = Instant::now();
-        let (inventory, runtime) = tokio::join!(
-            self.inventory.inventory(),
-            self.resource_pool.resource_pool_runtime()
-        );
+        let (inventory, runtime) = match pool {
+            PoolRead::Read => {
+                let (inventory, runtime) = tokio::join!(
+                    self.inventory.inventory(),
+                    self.resource_pool.resource_pool_runtime()
+                );
+                (inventory, Some(runtime))
+            }
+            PoolRead::Keep => (self.inventory.inventory().await, None),
+        };
         let outcome = Outcome {
             inventory_read: inventory.is_ok(),
-            resource_pool_read: runtime.is_ok(),
+            resource_pool_read: runtime.as_ref().is_none_or(Result::is_ok),
         };
-        log_failures(&inventory, &runtime);
+        log_failures(&inventory, runtime.as_ref());
 
-        let runtime = self.resource_pool_to_publish(runtime.ok(), started);
+        let runtime = self.resource_pool_to_publish(runtime.and_then(Result::ok), started);
         let snapshot = self.snapshot_to_publish(inventory.ok(), runtime, started);
         let health = self.health(outcome.inventory_read, started);
         self.sink.publish(Publication { snapshot, health }).await;
@@ -121,6 +144,7 @@ impl Collector {
             up,
             duration_seconds: started.elapsed().as_secs_f64(),
             last_success_unix_seconds: self.last_success_unix_seconds,
+            tracking: self.inventory.tracking(),
         }
     }
 
@@ -166,19 +190,20 @@ impl Collector {
 /// One line per failed collection: the inventory's error, with the pool's when both failed.
 fn log_failures(
     inventory: &Result<Inventory, SourceError>,
-    runtime: &Result<ResourcePoolRuntime, SourceError>,
+    runtime: Option<&Result<ResourcePoolRuntime, SourceError>>,
 ) {
-    match (inventory, runtime) {
-        (Err(error), Err(pool_error)) => tracing::warn!(
+    let pool_error = runtime.and_then(|runtime| runtime.as_ref().err());
+    match (inventory, pool_error) {
+        (Err(error), Some(pool_error)) => tracing::warn!(
             error = %chain(error),
             resource_pool_error = %chain(pool_error),
             "collection failed"
         ),
-        (Err(error), Ok(_)) => tracing::warn!(error = %chain(error), "collection failed"),
-        (Ok(_), Err(error)) => {
+        (Err(error), None) => tracing::warn!(error = %chain(error), "collection failed"),
+        (Ok(_), Some(error)) => {
             tracing::warn!(error = %chain(error), "cannot read the resource pool")
         }
-        (Ok(_), Ok(_)) => {}
+        (Ok(_), None) => {}
     }
 }
 

@@ -17,6 +17,9 @@ use crate::collection::Collector;
 use crate::config::{Config, SourceConfig};
 use crate::server;
 
+/// How long a burst of inventory changes may take to land before it is read.
+const COALESCE_CHANGES: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// How many intervals the last good values are served while reads fail.
 const KEEP_FOR_INTERVALS: u32 = 3;
 
@@ -151,6 +154,7 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let collecting = tokio::spawn(collect_forever(
         collector(config, &sources, &sink),
+        Arc::clone(&sources.inventory),
         config.interval,
         shutdown.clone(),
     ));
@@ -164,10 +168,12 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Collects on every tick; the next tick waits for the collection in progress, so two
-/// collections never overlap, and a slow one delays the schedule instead of piling up.
+/// Collects on every tick, and reads the inventory again whenever its source says it
+/// changed. The loop awaits each collection before the next, so two never overlap, and a
+/// slow one delays the schedule instead of piling up.
 async fn collect_forever(
     mut collector: Collector,
+    inventory: Arc<dyn InventorySource>,
     interval: std::time::Duration,
     shutdown: CancellationToken,
 ) {
@@ -175,13 +181,24 @@ async fn collect_forever(
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
 
     loop {
+        let refresh = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => false,
+            _ = inventory.changed() => true,
+        };
+        let collection = async {
+            if refresh {
+                // A job's worker is created, renamed and annotated in a burst of changes:
+                // let the burst land, then read once.
+                tokio::time::sleep(COALESCE_CHANGES).await;
+                collector.refresh_inventory().await
+            } else {
+                collector.collect().await
+            }
+        };
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = collector.collect() => {}
+            _ = collection => {}
         }
     }
 }

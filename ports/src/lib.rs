@@ -40,6 +40,16 @@ impl SourceError {
     }
 }
 
+/// How a source keeps its inventory current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tracking {
+    /// Each `inventory()` reads everything again; the caller polls on its interval.
+    #[default]
+    Polling,
+    /// The source follows a change feed and `changed()` tells when to read again.
+    ChangeFeed,
+}
+
 /// Reads every virtual machine visible to the exporter.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
@@ -47,6 +57,17 @@ pub trait InventorySource: Send + Sync {
     /// The inventory as it is now. A failure says nothing about the VMs: callers must not
     /// treat it as an empty inventory.
     async fn inventory(&self) -> Result<Inventory, SourceError>;
+
+    /// Returns once the inventory may differ from what `inventory()` last returned. A
+    /// source without a change feed never returns, and is polled on the interval alone.
+    async fn changed(&self) {
+        std::future::pending::<()>().await
+    }
+
+    /// How the source keeps current at the moment; a feed may be refused or lost.
+    fn tracking(&self) -> Tracking {
+        Tracking::Polling
+    }
 }
 
 /// Reads the runtime of the configured Resource Pool.
@@ -66,6 +87,8 @@ pub struct CollectionHealth {
     /// When a collection last succeeded, in seconds since the Unix epoch; `None` before the
     /// first success.
     pub last_success_unix_seconds: Option<f64>,
+    /// How the inventory source keeps current.
+    pub tracking: Tracking,
 }
 
 /// What a sink publishes after each collection.

@@ -142,6 +142,7 @@ pub fn inventory_series(exposition: &Exposition) -> BTreeMap<Series, f64> {
         "last_collect_success_timestamp_seconds",
         "max_vcpus",
         "max_memory_mb",
+        "inventory_change_feed",
     ]
     .map(|name| format!("{PREFIX}{name}"));
     exposition

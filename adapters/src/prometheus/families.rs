@@ -1,7 +1,7 @@
 //! The table of every gauge the sink publishes: name, help, and where its value comes from.
 
 use domain::{ResourcePoolRuntime, Snapshot, Usage};
-use ports::CollectionHealth;
+use ports::{CollectionHealth, Tracking};
 
 /// Where a gauge takes its value.
 #[derive(Clone, Copy)]
@@ -154,5 +154,16 @@ pub(super) const FAMILIES: &[Family] = &[
         "last_collect_success_timestamp_seconds",
         "Unix time of the last successful collection, in seconds.",
         Health(|h| h.last_success_unix_seconds),
+    ),
+    family(
+        "inventory_change_feed",
+        "1 when the inventory follows vCenter's change feed, 0 when it is polled every interval.",
+        Health(|h| {
+            Some(if h.tracking == Tracking::ChangeFeed {
+                1.0
+            } else {
+                0.0
+            })
+        }),
     ),
 ];

@@ -6,7 +6,7 @@ use domain::{
     HatcheryUsage, Limits, PoolUsage, ResourcePoolRuntime, ResourceUsage, Snapshot, Usage,
     WorkerLabels, WorkerUsage,
 };
-use ports::{CollectionHealth, MetricSink, Publication};
+use ports::{CollectionHealth, MetricSink, Publication, Tracking};
 
 use super::*;
 
@@ -78,6 +78,7 @@ fn healthy() -> CollectionHealth {
         up: true,
         duration_seconds: 0.25,
         last_success_unix_seconds: Some(1_700_000_000.0),
+        tracking: Tracking::ChangeFeed,
     }
 }
 
@@ -104,6 +105,7 @@ async fn renders_every_gauge_of_a_snapshot() {
         format!("cds_hatchery_vsphere_allocated_memory_mb{{{SERVICE}}} 10240"),
         format!("cds_hatchery_vsphere_allocated_vcpus{{{SERVICE}}} 6"),
         format!("cds_hatchery_vsphere_collect_duration_seconds{{{SERVICE}}} 0.25"),
+        format!("cds_hatchery_vsphere_inventory_change_feed{{{SERVICE}}} 1"),
         format!(
             "cds_hatchery_vsphere_last_collect_success_timestamp_seconds{{{SERVICE}}} 1700000000"
         ),
@@ -151,7 +153,7 @@ async fn every_family_has_help_and_a_gauge_type() {
     ));
     let helps = text.lines().filter(|l| l.starts_with("# HELP ")).count();
     let types = text.lines().filter(|l| l.ends_with(" gauge")).count();
-    assert_eq!((helps, types), (24, 24));
+    assert_eq!((helps, types), (25, 25));
 }
 
 #[tokio::test]
@@ -175,6 +177,7 @@ async fn without_a_snapshot_only_the_health_gauges_remain() {
         up: false,
         duration_seconds: 1.5,
         last_success_unix_seconds: None,
+        tracking: Tracking::Polling,
     };
 
     let text = render(None, health).await;
@@ -183,6 +186,7 @@ async fn without_a_snapshot_only_the_health_gauges_remain() {
         samples(&text),
         [
             format!("cds_hatchery_vsphere_collect_duration_seconds{{{SERVICE}}} 1.5"),
+            format!("cds_hatchery_vsphere_inventory_change_feed{{{SERVICE}}} 0"),
             format!("cds_hatchery_vsphere_up{{{SERVICE}}} 0"),
         ]
     );
@@ -248,6 +252,7 @@ async fn a_scrape_before_any_publication_shows_the_exporter_down() {
         samples(&text),
         [
             format!("cds_hatchery_vsphere_collect_duration_seconds{{{SERVICE}}} 0"),
+            format!("cds_hatchery_vsphere_inventory_change_feed{{{SERVICE}}} 0"),
             format!("cds_hatchery_vsphere_up{{{SERVICE}}} 0"),
         ]
     );

@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 
 use domain::{Inventory, PowerState, ResourceUsage, VirtualMachine};
-use ports::{MockInventorySource, MockMetricSink, MockResourcePoolSource};
+use ports::{MockInventorySource, MockMetricSink, MockResourcePoolSource, Tracking};
 
 use super::*;
 
@@ -53,6 +53,7 @@ fn inventory_source(reads: Vec<Result<Inventory, SourceError>>) -> MockInventory
         .expect_inventory()
         .times(count)
         .returning(move || reads.next().expect("one read per collection"));
+    source.expect_tracking().return_const(Tracking::Polling);
     source
 }
 
@@ -233,4 +234,55 @@ async fn a_kept_snapshot_takes_the_resource_pool_read_now() {
     let kept = published[1].snapshot.as_deref().unwrap();
     assert_eq!(kept.resource_pool, Some(later));
     assert_eq!(kept.hatchery.vm_count, 2);
+}
+
+#[tokio::test]
+async fn a_refresh_reads_the_inventory_alone_and_keeps_the_pool_reading() {
+    let (sink, published) = recording_sink();
+    let mut collector = collector(
+        inventory_source(vec![Ok(inventory(1)), Ok(inventory(3))]),
+        resource_pool_source(vec![Ok(runtime())]),
+        sink,
+        LONG,
+    );
+
+    collector.collect().await;
+    let outcome = collector.refresh_inventory().await;
+
+    assert_eq!(
+        outcome,
+        Outcome {
+            inventory_read: true,
+            resource_pool_read: true
+        }
+    );
+    let published = published.lock().unwrap();
+    let refreshed = published[1].snapshot.as_deref().unwrap();
+    assert_eq!(refreshed.hatchery.vm_count, 3);
+    assert_eq!(refreshed.resource_pool, Some(runtime()));
+}
+
+#[tokio::test]
+async fn the_tracking_of_the_source_is_published() {
+    let (sink, published) = recording_sink();
+    let mut inventory = MockInventorySource::new();
+    inventory
+        .expect_inventory()
+        .returning(|| Ok(self::inventory(1)));
+    inventory
+        .expect_tracking()
+        .return_const(Tracking::ChangeFeed);
+    let mut collector = collector(
+        inventory,
+        resource_pool_source(vec![Ok(runtime())]),
+        sink,
+        LONG,
+    );
+
+    collector.collect().await;
+
+    assert_eq!(
+        published.lock().unwrap()[0].health.tracking,
+        Tracking::ChangeFeed
+    );
 }
