@@ -68,6 +68,12 @@ pub trait InventorySource: Send + Sync {
     fn tracking(&self) -> Tracking {
         Tracking::Polling
     }
+
+    /// How many sessions the source has opened since it started, the first included; a
+    /// source without sessions says 0. Published as a counter, so that re-logins show.
+    fn logins(&self) -> u64 {
+        0
+    }
 }
 
 /// Reads the runtime of the configured Resource Pool.
