@@ -23,7 +23,8 @@ fn up(exposition: &Exposition) -> Option<f64> {
 }
 
 /// The exporter reading `vcsim`, with `extra` options; the password comes from the
-/// environment.
+/// environment. Without `--resource-pool` in `extra`, the exporter finds govc's default
+/// pool, which the launcher's single cluster makes unambiguous.
 fn exporter_for(vcsim: &Vcsim, hatchery: &str, extra: &[&str]) -> Exporter {
     let ready = &vcsim.ready;
     let mut args = vec![
@@ -33,8 +34,6 @@ fn exporter_for(vcsim: &Vcsim, hatchery: &str, extra: &[&str]) -> Exporter {
         &ready.username,
         "--hatchery-name",
         hatchery,
-        "--resource-pool",
-        &ready.resource_pool,
     ];
     args.extend_from_slice(extra);
     Exporter::start(&args, &[("CDS_VSPHERE_EXPORTER_PASSWORD", PASSWORD)])
@@ -64,7 +63,8 @@ fn assert_matches_the_simulator(vms: usize, extra: &[&str], tls: bool) {
 
 #[test]
 fn every_series_matches_the_simulator_at_a_few_hundred_vms() {
-    assert_matches_the_simulator(300, &["--interval", "1h"], false);
+    let pool = "/DC0/host/DC0_C0/Resources";
+    assert_matches_the_simulator(300, &["--interval", "1h", "--resource-pool", pool], false);
 }
 
 #[test]
@@ -222,4 +222,28 @@ fn the_simulator_stopped_and_restarted_mid_run() {
     });
     let back = exporter.scrape_until(Duration::from_secs(60), |e| up(e) == Some(1.0));
     assert_eq!(inventory_series(&back), restarted.ready.expected());
+}
+
+#[test]
+fn credentials_in_the_url_work_and_are_never_shown() {
+    let vcsim = Vcsim::start(&VcsimOptions {
+        password: PASSWORD,
+        ..Default::default()
+    });
+    let url = vcsim
+        .ready
+        .url
+        .replacen("://", &format!("://user:{PASSWORD}@"), 1);
+    let mut exporter = Exporter::start(&["--vcenter-url", &url, "--interval", "1h"], &[]);
+
+    let exposition = exporter.scrape_until(Duration::from_secs(60), |e| up(e) == Some(1.0));
+
+    assert_eq!(inventory_series(&exposition), vcsim.ready.expected());
+    let logs = exporter.logs().join("\n");
+    assert!(
+        logs.contains(&vcsim.ready.url),
+        "the URL is logged, without credentials: {logs}"
+    );
+    assert!(!logs.contains(PASSWORD), "{logs}");
+    assert!(!support::http_get(&exporter.url("/mon/metrics")).contains(PASSWORD));
 }
