@@ -1,11 +1,13 @@
 //! One collection: read the sources, compute the snapshot, decide what to publish.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use domain::{Inventory, Limits, ResourcePoolRuntime, Snapshot};
 use ports::{
     CollectionHealth, InventorySource, MetricSink, Publication, ResourcePoolSource, SourceError,
+    Stage,
 };
 
 /// Everything a collection reads from and writes to, and what it remembers between runs.
@@ -19,6 +21,7 @@ pub struct Collector {
     last_snapshot: Option<Remembered<Arc<Snapshot>>>,
     last_resource_pool: Option<Remembered<ResourcePoolRuntime>>,
     last_success_unix_seconds: Option<f64>,
+    failures: BTreeMap<(Stage, String), u64>,
 }
 
 /// A value read at some moment, served again while it is fresh enough.
@@ -62,6 +65,7 @@ impl Collector {
             last_snapshot: None,
             last_resource_pool: None,
             last_success_unix_seconds: None,
+            failures: BTreeMap::new(),
         }
     }
 
@@ -93,6 +97,11 @@ impl Collector {
             resource_pool_read: runtime.as_ref().is_none_or(Result::is_ok),
         };
         log_failures(&inventory, runtime.as_ref());
+        self.count_failure(Stage::Inventory, inventory.as_ref().err());
+        self.count_failure(
+            Stage::ResourcePool,
+            runtime.as_ref().and_then(|r| r.as_ref().err()),
+        );
 
         let runtime = self.resource_pool_to_publish(runtime.and_then(Result::ok), started);
         let snapshot = self.snapshot_to_publish(inventory.ok(), runtime, started);
@@ -135,6 +144,15 @@ impl Collector {
         }
     }
 
+    fn count_failure(&mut self, stage: Stage, error: Option<&SourceError>) {
+        if let Some(error) = error {
+            *self
+                .failures
+                .entry((stage, error.reason.to_string()))
+                .or_default() += 1;
+        }
+    }
+
     fn health(&mut self, up: bool, started: Instant) -> CollectionHealth {
         if up {
             self.last_success_unix_seconds = Some(unix_seconds(SystemTime::now()));
@@ -145,6 +163,8 @@ impl Collector {
             duration_seconds: started.elapsed().as_secs_f64(),
             last_success_unix_seconds: self.last_success_unix_seconds,
             tracking: self.inventory.tracking(),
+            failures: self.failures.clone(),
+            logins: self.inventory.logins(),
         }
     }
 

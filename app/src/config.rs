@@ -17,6 +17,9 @@ const DEFAULT_SIMULATOR_SEED: u64 = 1;
 /// Past this many VMs the simulator would only show that memory runs out.
 const MAX_SIMULATOR_VMS: usize = 1_000_000;
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// By default the last good values ride out three failed collections: a short outage, not
+/// one long enough for anyone to alert on stale data.
+const STALE_AFTER_INTERVALS: u32 = 3;
 
 /// The environment variable that may hold the vCenter password; there is no flag for it, so
 /// that it never shows in a process list.
@@ -65,6 +68,13 @@ pub struct Options {
           value_parser = humantime::parse_duration)]
     #[serde(default, deserialize_with = "duration")]
     pub interval: Option<Duration>,
+
+    /// How long the last good values are served while reads fail, before their series are
+    /// dropped [default: three intervals].
+    #[arg(long, env = "CDS_VSPHERE_EXPORTER_STALE_AFTER", value_name = "DURATION",
+          value_parser = humantime::parse_duration)]
+    #[serde(default, deserialize_with = "duration")]
+    pub stale_after: Option<Duration>,
 
     /// The hatchery's limit of vCPUs, published as max_vcpus; 0 for none [default: 0].
     #[arg(long, env = "CDS_VSPHERE_EXPORTER_MAX_CPUS", value_name = "VCPUS")]
@@ -144,6 +154,7 @@ impl Options {
             hatchery_name,
             service_type,
             interval,
+            stale_after,
             max_cpus,
             max_memory_mb,
             resource_pool,
@@ -185,6 +196,8 @@ pub struct Config {
     pub hatchery_name: String,
     pub service_type: String,
     pub interval: Duration,
+    /// How long the last good values are served while reads fail.
+    pub stale_after: Duration,
     pub limits: domain::Limits,
     pub source: SourceConfig,
     pub once: bool,
@@ -238,6 +251,7 @@ impl Config {
         password_env: Option<String>,
     ) -> Result<Config, ConfigError> {
         let source = source(&options, password_env)?;
+        let interval = positive("--interval", options.interval.unwrap_or(DEFAULT_INTERVAL))?;
         let default_listen = DEFAULT_LISTEN
             .parse()
             .expect("the default address is valid");
@@ -249,7 +263,10 @@ impl Config {
                 DEFAULT_HATCHERY_NAME,
             )?,
             service_type: non_blank("--service-type", options.service_type, DEFAULT_SERVICE_TYPE)?,
-            interval: positive("--interval", options.interval.unwrap_or(DEFAULT_INTERVAL))?,
+            interval,
+            stale_after: options
+                .stale_after
+                .unwrap_or(interval * STALE_AFTER_INTERVALS),
             limits: domain::Limits {
                 max_vcpus: options.max_cpus.unwrap_or(0),
                 max_memory_mb: options.max_memory_mb.unwrap_or(0),

@@ -1,5 +1,6 @@
 //! The `cds-vsphere-exporter` binary: parse the options, wire the adapters, run.
 
+mod backoff;
 mod collection;
 mod config;
 mod run;

@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use adapters::prometheus::{Format, PrometheusSink, ServiceLabels};
 use adapters::simulator::{Simulator, SimulatorConfig};
@@ -10,18 +11,19 @@ use adapters::vsphere::{VsphereConfig, VsphereSource};
 use anyhow::Context;
 use ports::{InventorySource, ResourcePoolSource};
 use tokio::net::TcpListener;
-use tokio::time::MissedTickBehavior;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::Backoff;
 use crate::collection::Collector;
 use crate::config::{Config, SourceConfig};
 use crate::server;
 
 /// How long a burst of inventory changes may take to land before it is read.
-const COALESCE_CHANGES: std::time::Duration = std::time::Duration::from_millis(200);
+const COALESCE_CHANGES: Duration = Duration::from_millis(200);
 
-/// How many intervals the last good values are served while reads fail.
-const KEEP_FOR_INTERVALS: u32 = 3;
+/// The first retry after a failed collection; later ones double up to the interval.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
 
 pub fn run(config: Config) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -36,7 +38,7 @@ pub fn run(config: Config) -> anyhow::Result<ExitCode> {
 }
 
 /// How long the goodbyes to vCenter (destroying the view, logging out) may take at exit.
-const LOGOUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+const LOGOUT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The inventory and Resource Pool sources, which one adapter provides together.
 struct Sources {
@@ -113,7 +115,7 @@ fn collector(config: &Config, sources: &Sources, sink: &PrometheusSink) -> Colle
         Arc::new(sink.clone()),
         config.hatchery_name.clone(),
         config.limits,
-        config.interval * KEEP_FOR_INTERVALS,
+        config.stale_after,
     )
 }
 
@@ -168,22 +170,23 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Collects on every tick, and reads the inventory again whenever its source says it
-/// changed. The loop awaits each collection before the next, so two never overlap, and a
-/// slow one delays the schedule instead of piling up.
+/// Collects every interval, sooner after a failure (with backoff), and reads the
+/// inventory again whenever its source says it changed. The loop awaits each collection
+/// before the next, so two never overlap, and a slow one delays the schedule instead of
+/// piling up.
 async fn collect_forever(
     mut collector: Collector,
     inventory: Arc<dyn InventorySource>,
-    interval: std::time::Duration,
+    interval: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut backoff = Backoff::new(FIRST_RETRY, interval, fastrand::Rng::new());
+    let mut next = Instant::now();
 
     loop {
         let refresh = tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = ticks.tick() => false,
+            _ = tokio::time::sleep_until(next) => false,
             _ = inventory.changed() => true,
         };
         let collection = async {
@@ -196,9 +199,19 @@ async fn collect_forever(
                 collector.collect().await
             }
         };
-        tokio::select! {
+        let outcome = tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = collection => {}
+            outcome = collection => outcome,
+        };
+
+        next = match (outcome.inventory_read, refresh) {
+            (true, false) => Instant::now() + interval,
+            (true, true) => next,
+            (false, false) => Instant::now() + backoff.next_delay(),
+            (false, true) => next.min(Instant::now() + backoff.next_delay()),
+        };
+        if outcome.inventory_read {
+            backoff.reset();
         }
     }
 }

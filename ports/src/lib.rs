@@ -4,6 +4,7 @@
 //! The app owns the loop that joins them; adapters implement these traits.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -83,8 +84,25 @@ pub trait ResourcePoolSource: Send + Sync {
     async fn resource_pool_runtime(&self) -> Result<ResourcePoolRuntime, SourceError>;
 }
 
-/// How the last collection went, for the exporter's own gauges.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+/// The read of a collection that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stage {
+    Inventory,
+    ResourcePool,
+}
+
+impl Stage {
+    /// The name used in logs and labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Inventory => "inventory",
+            Stage::ResourcePool => "resource_pool",
+        }
+    }
+}
+
+/// How collections went, for the exporter's own metrics.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct CollectionHealth {
     /// The last collection read the inventory.
     pub up: bool,
@@ -95,6 +113,10 @@ pub struct CollectionHealth {
     pub last_success_unix_seconds: Option<f64>,
     /// How the inventory source keeps current.
     pub tracking: Tracking,
+    /// Failed reads since start, by stage and reason (`SourceError::reason`).
+    pub failures: BTreeMap<(Stage, String), u64>,
+    /// Sessions the inventory source opened since start; see `InventorySource::logins`.
+    pub logins: u64,
 }
 
 /// What a sink publishes after each collection.

@@ -143,6 +143,8 @@ pub fn inventory_series(exposition: &Exposition) -> BTreeMap<Series, f64> {
         "max_vcpus",
         "max_memory_mb",
         "inventory_change_feed",
+        "collect_failures_total",
+        "vcenter_logins_total",
     ]
     .map(|name| format!("{PREFIX}{name}"));
     exposition

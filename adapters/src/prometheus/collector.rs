@@ -3,15 +3,16 @@
 use std::sync::{Arc, RwLock};
 
 use ::prometheus::core::{Collector, Desc};
-use ::prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use ::prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use domain::{Snapshot, WorkerLabels};
-use ports::Publication;
+use ports::{CollectionHealth, Publication};
 
-use super::families::{FAMILIES, Family, Source};
+use super::families::{FAMILIES, Family, Kind, Source};
 use super::{NAMESPACE, ServiceLabels};
 
 const SERVICE_LABELS: [&str; 2] = ["service_name", "service_type"];
 const WORKER_LABELS: [&str; 3] = ["worker_name", "worker_model", "flavor"];
+const FAILURE_LABELS: [&str; 2] = ["stage", "reason"];
 
 pub(super) struct SnapshotCollector {
     service: ServiceLabels,
@@ -31,56 +32,93 @@ impl SnapshotCollector {
     }
 
     fn family(&self, family: &Family, publication: &Publication) -> MetricFamily {
-        let snapshot = publication.snapshot.as_deref();
-        let metrics = match (family.source, snapshot) {
-            (Source::Worker(value), Some(snapshot)) => self.workers(snapshot, value),
-            (Source::Snapshot(value), Some(snapshot)) => vec![self.gauge(value(snapshot) as f64)],
-            (Source::ResourcePool(value), Some(snapshot)) => snapshot
-                .resource_pool
-                .iter()
-                .map(|runtime| self.gauge(value(runtime) as f64))
-                .collect(),
-            (Source::Health(value), _) => value(&publication.health)
-                .map(|v| self.gauge(v))
-                .into_iter()
-                .collect(),
-            (_, None) => Vec::new(),
-        };
+        let metrics = samples(family.source, publication)
+            .into_iter()
+            .map(|(value, labels)| self.metric(family.kind, value, labels))
+            .collect();
 
         let mut out = MetricFamily::default();
         out.set_name(full_name(family));
         out.set_help(family.help.to_owned());
-        out.set_field_type(MetricType::GAUGE);
+        out.set_field_type(match family.kind {
+            Kind::Gauge => MetricType::GAUGE,
+            Kind::Counter => MetricType::COUNTER,
+        });
         out.set_metric(metrics);
         out
     }
 
-    fn workers(&self, snapshot: &Snapshot, value: fn(&domain::Usage) -> u64) -> Vec<Metric> {
-        snapshot
-            .workers
-            .iter()
-            .map(|worker| self.metric(value(&worker.usage) as f64, Some(&worker.labels)))
-            .collect()
-    }
-
-    fn gauge(&self, value: f64) -> Metric {
-        self.metric(value, None)
-    }
-
-    fn metric(&self, value: f64, worker: Option<&WorkerLabels>) -> Metric {
+    /// A sample with the service labels before `extra` ones.
+    fn metric(&self, kind: Kind, value: f64, extra: Vec<LabelPair>) -> Metric {
         let mut labels = vec![
             label(SERVICE_LABELS[0], &self.service.name),
             label(SERVICE_LABELS[1], &self.service.kind),
         ];
-        labels.extend(worker.into_iter().flat_map(worker_labels));
-
-        let mut gauge = Gauge::default();
-        gauge.set_value(value);
+        labels.extend(extra);
 
         let mut metric = Metric::from_label(labels);
-        metric.set_gauge(gauge);
+        match kind {
+            Kind::Gauge => {
+                let mut gauge = Gauge::default();
+                gauge.set_value(value);
+                metric.set_gauge(gauge);
+            }
+            Kind::Counter => {
+                let mut counter = Counter::default();
+                counter.set_value(value);
+                metric.set_counter(counter);
+            }
+        }
         metric
     }
+}
+
+/// The values of one family in `publication`, each with its labels beyond the service's;
+/// none when the values are unknown.
+fn samples(source: Source, publication: &Publication) -> Vec<(f64, Vec<LabelPair>)> {
+    let snapshot = publication.snapshot.as_deref();
+    match (source, snapshot) {
+        (Source::Worker(value), Some(snapshot)) => workers(snapshot, value),
+        (Source::Snapshot(value), Some(snapshot)) => vec![(value(snapshot) as f64, Vec::new())],
+        (Source::ResourcePool(value), Some(snapshot)) => snapshot
+            .resource_pool
+            .iter()
+            .map(|runtime| (value(runtime) as f64, Vec::new()))
+            .collect(),
+        (Source::Health(value), _) => value(&publication.health)
+            .map(|v| (v, Vec::new()))
+            .into_iter()
+            .collect(),
+        (Source::Failures, _) => failures(&publication.health),
+        (_, None) => Vec::new(),
+    }
+}
+
+fn workers(snapshot: &Snapshot, value: fn(&domain::Usage) -> u64) -> Vec<(f64, Vec<LabelPair>)> {
+    snapshot
+        .workers
+        .iter()
+        .map(|worker| {
+            (
+                value(&worker.usage) as f64,
+                worker_labels(&worker.labels).into(),
+            )
+        })
+        .collect()
+}
+
+fn failures(health: &CollectionHealth) -> Vec<(f64, Vec<LabelPair>)> {
+    health
+        .failures
+        .iter()
+        .map(|((stage, reason), count)| {
+            let labels = vec![
+                label(FAILURE_LABELS[0], stage.as_str()),
+                label(FAILURE_LABELS[1], reason),
+            ];
+            (*count as f64, labels)
+        })
+        .collect()
 }
 
 impl Collector for SnapshotCollector {
@@ -100,8 +138,10 @@ impl Collector for SnapshotCollector {
 
 fn describe(family: &Family) -> Desc {
     let mut labels: Vec<String> = SERVICE_LABELS.iter().map(|l| l.to_string()).collect();
-    if matches!(family.source, Source::Worker(_)) {
-        labels.extend(WORKER_LABELS.iter().map(|l| l.to_string()));
+    match family.source {
+        Source::Worker(_) => labels.extend(WORKER_LABELS.iter().map(|l| l.to_string())),
+        Source::Failures => labels.extend(FAILURE_LABELS.iter().map(|l| l.to_string())),
+        _ => {}
     }
 
     Desc::new(

@@ -14,13 +14,23 @@ pub(super) enum Source {
     ResourcePool(fn(&ResourcePoolRuntime) -> i64),
     /// The exporter's own health; absent when the function says `None`.
     Health(fn(&CollectionHealth) -> Option<f64>),
+    /// One series per stage and reason of failed reads, labelled so.
+    Failures,
 }
 
-/// One gauge: `cds_hatchery_vsphere_<suffix>`.
+/// The Prometheus type of a family.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Gauge,
+    Counter,
+}
+
+/// One metric: `cds_hatchery_vsphere_<suffix>`.
 pub(super) struct Family {
     pub suffix: &'static str,
     pub help: &'static str,
     pub source: Source,
+    pub kind: Kind,
 }
 
 const fn family(suffix: &'static str, help: &'static str, source: Source) -> Family {
@@ -28,12 +38,22 @@ const fn family(suffix: &'static str, help: &'static str, source: Source) -> Fam
         suffix,
         help,
         source,
+        kind: Kind::Gauge,
+    }
+}
+
+const fn counter(suffix: &'static str, help: &'static str, source: Source) -> Family {
+    Family {
+        suffix,
+        help,
+        source,
+        kind: Kind::Counter,
     }
 }
 
 use Source::{Health, ResourcePool, Snapshot as Snap, Worker};
 
-/// Every gauge, in the order of `docs/metrics.md`.
+/// Every metric, in the order of `docs/metrics.md`.
 pub(super) const FAMILIES: &[Family] = &[
     family(
         "worker_vcpus",
@@ -165,5 +185,15 @@ pub(super) const FAMILIES: &[Family] = &[
                 0.0
             })
         }),
+    ),
+    counter(
+        "collect_failures_total",
+        "Failed reads since start, by stage (inventory, resource_pool) and reason (a SOAP fault name, timeout, connect, ...).",
+        Source::Failures,
+    ),
+    counter(
+        "vcenter_logins_total",
+        "vCenter sessions opened since start, the first included: more than one means a session was lost and renewed.",
+        Health(|h| Some(h.logins as f64)),
     ),
 ];

@@ -6,7 +6,7 @@ use domain::{
     HatcheryUsage, Limits, PoolUsage, ResourcePoolRuntime, ResourceUsage, Snapshot, Usage,
     WorkerLabels, WorkerUsage,
 };
-use ports::{CollectionHealth, MetricSink, Publication, Tracking};
+use ports::{CollectionHealth, MetricSink, Publication, Stage, Tracking};
 
 use super::*;
 
@@ -79,6 +79,12 @@ fn healthy() -> CollectionHealth {
         duration_seconds: 0.25,
         last_success_unix_seconds: Some(1_700_000_000.0),
         tracking: Tracking::ChangeFeed,
+        failures: [
+            ((Stage::Inventory, "NotAuthenticated".to_owned()), 2),
+            ((Stage::ResourcePool, "timeout".to_owned()), 1),
+        ]
+        .into(),
+        logins: 3,
     }
 }
 
@@ -105,6 +111,12 @@ async fn renders_every_gauge_of_a_snapshot() {
         format!("cds_hatchery_vsphere_allocated_memory_mb{{{SERVICE}}} 10240"),
         format!("cds_hatchery_vsphere_allocated_vcpus{{{SERVICE}}} 6"),
         format!("cds_hatchery_vsphere_collect_duration_seconds{{{SERVICE}}} 0.25"),
+        format!(
+            "cds_hatchery_vsphere_collect_failures_total{{{SERVICE},stage=\"inventory\",reason=\"NotAuthenticated\"}} 2"
+        ),
+        format!(
+            "cds_hatchery_vsphere_collect_failures_total{{{SERVICE},stage=\"resource_pool\",reason=\"timeout\"}} 1"
+        ),
         format!("cds_hatchery_vsphere_inventory_change_feed{{{SERVICE}}} 1"),
         format!(
             "cds_hatchery_vsphere_last_collect_success_timestamp_seconds{{{SERVICE}}} 1700000000"
@@ -126,6 +138,7 @@ async fn renders_every_gauge_of_a_snapshot() {
         format!("cds_hatchery_vsphere_template_vcpus{{{SERVICE}}} 1"),
         format!("cds_hatchery_vsphere_unparsable_annotations{{{SERVICE}}} 3"),
         format!("cds_hatchery_vsphere_up{{{SERVICE}}} 1"),
+        format!("cds_hatchery_vsphere_vcenter_logins_total{{{SERVICE}}} 3"),
         format!("cds_hatchery_vsphere_vm_count{{{SERVICE}}} 2"),
         format!(
             "cds_hatchery_vsphere_worker_memory_mb{{{SERVICE},worker_name=\"w1\",worker_model=\"shared/debian\",flavor=\"b2-7\"}} 2048"
@@ -152,8 +165,13 @@ async fn every_family_has_help_and_a_gauge_type() {
          # TYPE cds_hatchery_vsphere_up gauge\n"
     ));
     let helps = text.lines().filter(|l| l.starts_with("# HELP ")).count();
-    let types = text.lines().filter(|l| l.ends_with(" gauge")).count();
-    assert_eq!((helps, types), (25, 25));
+    let gauges = text
+        .lines()
+        .filter(|l| l.starts_with("# TYPE ") && l.ends_with(" gauge"));
+    let counters = text
+        .lines()
+        .filter(|l| l.starts_with("# TYPE ") && l.ends_with(" counter"));
+    assert_eq!((helps, gauges.count(), counters.count()), (27, 25, 2));
 }
 
 #[tokio::test]
@@ -178,6 +196,7 @@ async fn without_a_snapshot_only_the_health_gauges_remain() {
         duration_seconds: 1.5,
         last_success_unix_seconds: None,
         tracking: Tracking::Polling,
+        ..Default::default()
     };
 
     let text = render(None, health).await;
@@ -188,6 +207,7 @@ async fn without_a_snapshot_only_the_health_gauges_remain() {
             format!("cds_hatchery_vsphere_collect_duration_seconds{{{SERVICE}}} 1.5"),
             format!("cds_hatchery_vsphere_inventory_change_feed{{{SERVICE}}} 0"),
             format!("cds_hatchery_vsphere_up{{{SERVICE}}} 0"),
+            format!("cds_hatchery_vsphere_vcenter_logins_total{{{SERVICE}}} 0"),
         ]
     );
 }
@@ -254,6 +274,7 @@ async fn a_scrape_before_any_publication_shows_the_exporter_down() {
             format!("cds_hatchery_vsphere_collect_duration_seconds{{{SERVICE}}} 0"),
             format!("cds_hatchery_vsphere_inventory_change_feed{{{SERVICE}}} 0"),
             format!("cds_hatchery_vsphere_up{{{SERVICE}}} 0"),
+            format!("cds_hatchery_vsphere_vcenter_logins_total{{{SERVICE}}} 0"),
         ]
     );
 }

@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 
 use domain::{Inventory, PowerState, ResourceUsage, VirtualMachine};
-use ports::{MockInventorySource, MockMetricSink, MockResourcePoolSource, Tracking};
+use ports::{MockInventorySource, MockMetricSink, MockResourcePoolSource, Stage, Tracking};
 
 use super::*;
 
@@ -44,6 +44,10 @@ fn down() -> SourceError {
     SourceError::bare("connect")
 }
 
+fn fault(name: &'static str) -> SourceError {
+    SourceError::bare(name)
+}
+
 /// Answers in turn from `reads`; the test fails if asked once more.
 fn inventory_source(reads: Vec<Result<Inventory, SourceError>>) -> MockInventorySource {
     let mut source = MockInventorySource::new();
@@ -54,6 +58,7 @@ fn inventory_source(reads: Vec<Result<Inventory, SourceError>>) -> MockInventory
         .times(count)
         .returning(move || reads.next().expect("one read per collection"));
     source.expect_tracking().return_const(Tracking::Polling);
+    source.expect_logins().return_const(1u64);
     source
 }
 
@@ -272,6 +277,7 @@ async fn the_tracking_of_the_source_is_published() {
     inventory
         .expect_tracking()
         .return_const(Tracking::ChangeFeed);
+    inventory.expect_logins().return_const(3u64);
     let mut collector = collector(
         inventory,
         resource_pool_source(vec![Ok(runtime())]),
@@ -281,8 +287,45 @@ async fn the_tracking_of_the_source_is_published() {
 
     collector.collect().await;
 
-    assert_eq!(
-        published.lock().unwrap()[0].health.tracking,
-        Tracking::ChangeFeed
+    let health = &published.lock().unwrap()[0].health;
+    assert_eq!(health.tracking, Tracking::ChangeFeed);
+    assert_eq!(health.logins, 3);
+}
+
+#[tokio::test]
+async fn failures_are_counted_by_stage_and_reason() {
+    let (sink, published) = recording_sink();
+    let mut collector = collector(
+        inventory_source(vec![
+            Err(down()),
+            Err(fault("NotAuthenticated")),
+            Err(down()),
+            Ok(inventory(1)),
+        ]),
+        resource_pool_source(vec![
+            Err(down()),
+            Ok(runtime()),
+            Ok(runtime()),
+            Err(fault("ManagedObjectNotFound")),
+        ]),
+        sink,
+        LONG,
+    );
+
+    for _ in 0..4 {
+        collector.collect().await;
+    }
+
+    let published = published.lock().unwrap();
+    let failures = &published[3].health.failures;
+    let count = |stage, reason: &str| failures.get(&(stage, reason.to_owned())).copied();
+    assert_eq!(count(Stage::Inventory, "connect"), Some(2));
+    assert_eq!(count(Stage::Inventory, "NotAuthenticated"), Some(1));
+    assert_eq!(count(Stage::ResourcePool, "connect"), Some(1));
+    assert_eq!(count(Stage::ResourcePool, "ManagedObjectNotFound"), Some(1));
+    assert_eq!(failures.len(), 4);
+    assert!(
+        published[3].health.up,
+        "counters do not make a good collection down"
     );
 }

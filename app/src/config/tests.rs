@@ -36,6 +36,7 @@ fn defaults_run_the_simulator_on_the_documented_address() {
     assert_eq!(config.hatchery_name, "hatchery-vsphere");
     assert_eq!(config.service_type, "hatchery");
     assert_eq!(config.interval, Duration::from_secs(30));
+    assert_eq!(config.stale_after, Duration::from_secs(90));
     assert_eq!(config.limits, domain::Limits::default());
     assert!(matches!(
         config.source,
@@ -52,7 +53,7 @@ fn defaults_run_the_simulator_on_the_documented_address() {
 fn flags_set_every_option() {
     let config = parse(&words(
         "--listen 0.0.0.0:1234 --hatchery-name h1 --service-type hatch --interval 2m \
-         --max-cpus 64 --max-memory-mb 131072 --resource-pool /DC0/host/DC0_C0/Resources \
+         --stale-after 10m --max-cpus 64 --max-memory-mb 131072 --resource-pool /DC0/host/DC0_C0/Resources \
          --simulator-vms 5 --simulator-seed 9 --once",
     ))
     .unwrap();
@@ -61,6 +62,7 @@ fn flags_set_every_option() {
     assert_eq!(config.hatchery_name, "h1");
     assert_eq!(config.service_type, "hatch");
     assert_eq!(config.interval, Duration::from_secs(120));
+    assert_eq!(config.stale_after, Duration::from_secs(600));
     assert_eq!(config.limits.max_vcpus, 64);
     assert_eq!(config.limits.max_memory_mb, 131_072);
     let SourceConfig::Simulator {
@@ -93,6 +95,11 @@ fn the_file_sets_options_and_flags_win_over_it() {
     assert_eq!(config.hatchery_name, "from-flag");
     assert_eq!(config.service_type, "file-type");
     assert_eq!(config.interval, Duration::from_secs(45));
+    assert_eq!(
+        config.stale_after,
+        Duration::from_secs(135),
+        "three intervals"
+    );
     assert_eq!(config.limits.max_vcpus, 8);
 }
 
