@@ -84,7 +84,11 @@ async fn every_family_has_help_and_a_type() {
             exposition.help.get(&name).is_some_and(|h| !h.is_empty()),
             "{name}"
         );
-        let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
         assert_eq!(
             exposition.types.get(&name).map(String::as_str),
             Some(kind),

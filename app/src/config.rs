@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use adapters::vsphere::{Password, Url, VsphereConfig};
+
+use crate::web::{WebConfig, WebConfigError};
 use clap::Parser;
 use serde::Deserialize;
 
@@ -53,6 +55,15 @@ pub struct Options {
     /// Address to serve /mon/metrics on [default: 127.0.0.1:9274].
     #[arg(long, env = "CDS_VSPHERE_EXPORTER_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+
+    /// Web configuration file (Prometheus exporter toolkit format): TLS certificate and key,
+    /// and bcrypt-hashed users for basic authentication of /mon/metrics.
+    #[arg(
+        long,
+        env = "CDS_VSPHERE_EXPORTER_WEB_CONFIG_FILE",
+        value_name = "FILE"
+    )]
+    pub web_config_file: Option<PathBuf>,
 
     /// Name of the hatchery whose VMs are reported; also the service_name label
     /// [default: hatchery-vsphere].
@@ -151,6 +162,7 @@ impl Options {
             self,
             fallback,
             listen,
+            web_config_file,
             hatchery_name,
             service_type,
             interval,
@@ -193,6 +205,8 @@ pub enum SourceConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// How `/mon/metrics` is protected; nothing by default.
+    pub web: WebConfig,
     pub hatchery_name: String,
     pub service_type: String,
     pub interval: Duration,
@@ -223,6 +237,8 @@ pub enum ConfigError {
         option: &'static str,
         reason: String,
     },
+    #[error("invalid value for --web-config-file")]
+    Web(#[from] WebConfigError),
     #[error("cannot read {option} {path}")]
     ReadOption {
         option: &'static str,
@@ -257,6 +273,7 @@ impl Config {
             .expect("the default address is valid");
         let config = Config {
             listen: options.listen.unwrap_or(default_listen),
+            web: web_config(options.web_config_file.as_deref())?,
             hatchery_name: non_blank(
                 "--hatchery-name",
                 options.hatchery_name,
@@ -379,6 +396,24 @@ fn warn_if_readable_by_others(path: &Path) {
             "the password file can be read by other users than its owner; chmod 600 it"
         );
     }
+}
+
+fn web_config(path: Option<&Path>) -> Result<WebConfig, ConfigError> {
+    let Some(path) = path else {
+        return Ok(WebConfig::default());
+    };
+    let web = WebConfig::read(path)?;
+
+    if let Some((cert, key)) = &web.tls {
+        for file in [cert, key] {
+            std::fs::metadata(file).map_err(|source| ConfigError::ReadOption {
+                option: "--web-config-file",
+                path: file.clone(),
+                source,
+            })?;
+        }
+    }
+    Ok(web)
 }
 
 fn invalid(option: &'static str, reason: impl Into<String>) -> ConfigError {

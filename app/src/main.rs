@@ -5,6 +5,7 @@ mod collection;
 mod config;
 mod run;
 mod server;
+mod web;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -162,7 +162,7 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
     ));
     tokio::spawn(cancel_on_signal(shutdown.clone()));
 
-    server::serve(listener, sink, shutdown.clone()).await?;
+    server::serve(listener, sink, &config.web, shutdown.clone()).await?;
     shutdown.cancel();
     collecting.await.context("the collection task panicked")?;
     sources.close().await;

@@ -1,30 +1,92 @@
 //! The HTTP endpoint: `/mon/metrics`, served from the sink's latest publication.
 
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
 use adapters::prometheus::{Format, PrometheusSink};
-use axum::Router;
+use anyhow::Context;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Router, middleware};
+use axum_server::tls_rustls::RustlsConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+use crate::web::{BasicAuth, WebConfig, require_basic_auth};
 
 /// The path Prometheus scrapes, as CDS services use.
 pub const METRICS_PATH: &str = "/mon/metrics";
 
-/// Serves until `shutdown` is cancelled, then lets requests in flight finish.
+/// How long requests in flight may take to finish once shutdown is asked.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Serves until `shutdown` is cancelled, then lets requests in flight finish; over TLS and
+/// behind basic authentication when `web` says so.
 pub async fn serve(
     listener: TcpListener,
     sink: PrometheusSink,
+    web: &WebConfig,
     shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    let app = Router::new()
+) -> anyhow::Result<()> {
+    let app = router(sink, web);
+
+    let Some((cert, key)) = &web.tls else {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await?;
+        return Ok(());
+    };
+
+    let tls = RustlsConfig::from_config(Arc::new(tls_config(cert, key)?));
+    let handle = axum_server::Handle::new();
+    tokio::spawn({
+        let handle = handle.clone();
+        async move {
+            shutdown.cancelled().await;
+            handle.graceful_shutdown(Some(DRAIN_TIMEOUT));
+        }
+    });
+    axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+        .handle(handle)
+        .serve(app.into_make_service())
+        .await?;
+    Ok(())
+}
+
+fn router(sink: PrometheusSink, web: &WebConfig) -> Router {
+    let router = Router::new()
         .route(METRICS_PATH, get(metrics))
         .with_state(sink);
+    if web.users.is_empty() {
+        return router;
+    }
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    let auth = Arc::new(BasicAuth::new(web.users.clone()));
+    router.layer(middleware::from_fn_with_state(auth, require_basic_auth))
+}
+
+/// The server's certificate chain and key, with the ring provider the vCenter client uses
+/// too; HTTP/1.1 only, all a scraper needs.
+fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerConfig> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("cannot read the certificates of {}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("cannot read the private key of {}", key.display()))?;
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context("the certificate does not match its key")?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 async fn metrics(State(sink): State<PrometheusSink>, headers: HeaderMap) -> Response {
