@@ -4,6 +4,7 @@ mod backoff;
 mod collection;
 mod config;
 mod run;
+mod schedule;
 mod server;
 mod web;
 
