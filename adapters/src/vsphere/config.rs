@@ -16,6 +16,10 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// leaves room for long annotations while bounding what a faulty server can make us hold.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// How often the inventory followed through the change feed is read again in full, in
+/// case the feed missed something (vcsim, for one, reports no annotation change).
+pub const DEFAULT_FULL_READ_INTERVAL: Duration = Duration::from_secs(600);
+
 /// A password: its `Debug` prints `[redacted]`, and it has no `Display`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
@@ -65,6 +69,13 @@ pub struct VsphereConfig {
     pub resource_pool: Option<String>,
     pub request_timeout: Duration,
     pub max_response_bytes: u64,
+    /// Follow vCenter's change feed (`WaitForUpdatesEx`) instead of reading every VM at
+    /// every collection; when `false`, or when vCenter refuses the feed, each inventory
+    /// read is a full read.
+    pub follow_changes: bool,
+    /// How often the followed inventory is read again in full, and how long a refused
+    /// feed waits before it is tried again.
+    pub full_read_interval: Duration,
 }
 
 impl VsphereConfig {
@@ -81,6 +92,8 @@ impl VsphereConfig {
             resource_pool: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            follow_changes: true,
+            full_read_interval: DEFAULT_FULL_READ_INTERVAL,
         };
         config.take_url_credentials();
         config
@@ -131,6 +144,10 @@ impl VsphereConfig {
             ));
         }
 
+        if self.full_read_interval.is_zero() {
+            return Err(config_error("the full read interval must not be zero"));
+        }
+
         Ok(self)
     }
 }
@@ -147,6 +164,8 @@ impl fmt::Debug for VsphereConfig {
             .field("resource_pool", &self.resource_pool)
             .field("request_timeout", &self.request_timeout)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("follow_changes", &self.follow_changes)
+            .field("full_read_interval", &self.full_read_interval)
             .finish()
     }
 }

@@ -10,23 +10,41 @@
 //! `RetrievePropertiesEx`. A lost session (NotAuthenticated, or the view gone with it)
 //! costs one new Login and view, and one retry of the read.
 //!
+//! With the change feed (the default), the first inventory read starts a follower task
+//! instead: `CreatePropertyCollector`, `CreateFilter` on the view, then `WaitForUpdatesEx`,
+//! whose first answer is the full read and later ones the changes, applied to a mirror
+//! that inventory reads answer from without any call. When idle, one WaitForUpdatesEx a
+//! minute; every `full_read_interval`, a new collector and full read as a safety net; at
+//! shutdown, `CancelWaitForUpdates` and `DestroyPropertyCollector` before the view and the
+//! Logout. A server refusing the feed is polled as above.
+//!
 //! Module map: `config` and `error` are the public face; `transport` (HTTP), `tls`,
-//! `request` and `xml` (SOAP bodies), `properties` and `vim` (typed vim25 calls),
-//! `inventory`, `datacenter` and `resource_pool` (what is read), `source` and `state` (the
-//! session).
+//! `request` and `xml` (SOAP bodies), `properties`, `updates` and `vim` (typed vim25
+//! calls), `inventory`, `datacenter` and `resource_pool` (what is read), `connection` and
+//! `state` (the session), `source`, `feed`, `follower`, `backoff`, `mirror` and
+//! `shutdown` (the change feed and the source's lifecycle).
 
+mod backoff;
 mod config;
+mod connection;
 mod datacenter;
 mod error;
+mod feed;
+mod follower;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod inventory;
+mod mirror;
 mod moref;
 mod properties;
 mod request;
 mod resource_pool;
+mod shutdown;
 mod source;
 mod state;
 mod tls;
 mod transport;
+mod updates;
 mod vim;
 mod xml;
 
@@ -34,7 +52,8 @@ mod xml;
 mod tests;
 
 pub use config::{
-    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_REQUEST_TIMEOUT, Password, VsphereConfig, redact_url,
+    DEFAULT_FULL_READ_INTERVAL, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_REQUEST_TIMEOUT, Password,
+    VsphereConfig, redact_url,
 };
 pub use error::{SoapFault, VsphereError};
 pub use source::VsphereSource;

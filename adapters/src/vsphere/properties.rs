@@ -49,12 +49,7 @@ pub(crate) fn retrieve_request(
     max_objects: Option<u32>,
 ) -> SoapRequest {
     let mut request = SoapRequest::new("RetrievePropertiesEx", collector);
-    request.open("specSet");
-    for spec in properties {
-        write_property_spec(&mut request, spec);
-    }
-    write_object_spec(&mut request, &object);
-    request.close("specSet");
+    write_filter_spec(&mut request, "specSet", properties, &object);
 
     request.open("options");
     if let Some(max_objects) = max_objects {
@@ -62,6 +57,34 @@ pub(crate) fn retrieve_request(
     }
     request.close("options");
     request
+}
+
+/// `CreateFilter` of `collector`, reporting each change whole (`partialUpdates` false), so
+/// that an update of a property never leaves part of its old value behind.
+pub(crate) fn create_filter_request(
+    collector: &Moref,
+    properties: &[PropertySpec],
+    object: ObjectSpec<'_>,
+) -> SoapRequest {
+    let mut request = SoapRequest::new("CreateFilter", collector);
+    write_filter_spec(&mut request, "spec", properties, &object);
+    request.text("partialUpdates", "false");
+    request
+}
+
+/// A `PropertyFilterSpec` under the element `name`.
+fn write_filter_spec(
+    request: &mut SoapRequest,
+    name: &str,
+    properties: &[PropertySpec],
+    object: &ObjectSpec<'_>,
+) {
+    request.open(name);
+    for spec in properties {
+        write_property_spec(request, spec);
+    }
+    write_object_spec(request, object);
+    request.close(name);
 }
 
 fn write_property_spec(request: &mut SoapRequest, spec: &PropertySpec) {
@@ -205,7 +228,7 @@ fn dynamic_property(
 }
 
 /// `<missingSet><path/><fault><fault xsi:type="NotAuthenticated">`.
-fn missing_property(missing: &Element) -> MissingProperty {
+pub(crate) fn missing_property(missing: &Element) -> MissingProperty {
     let fault = missing
         .child("fault")
         .and_then(|wrapper| wrapper.child("fault"))

@@ -23,6 +23,13 @@ pub(crate) struct State {
     pub vm_root: Option<Moref>,
     pub vm_view: Option<Moref>,
     pub pool: Option<Moref>,
+    /// Which Login the cookie comes from (1 for the first), so that a session lost by one
+    /// task is not forgotten again by another that saw the same loss later.
+    pub generation: u64,
+    /// The change feed's own property collector and its filter, which die with the
+    /// session like the view.
+    pub collector: Option<Moref>,
+    pub filter: Option<Moref>,
 }
 
 /// The session cookie value; as good as a password while the session lives.
@@ -42,14 +49,18 @@ impl State {
         (refused_at.elapsed() < LOGIN_RETRY_AFTER_REFUSAL).then_some(fault)
     }
 
-    /// The session is gone: NotAuthenticated, or our view vanished with it.
+    /// The session is gone: NotAuthenticated, or our view or collector vanished with it.
     pub fn lost_session(&self, error: &VsphereError) -> bool {
         let Some(fault) = error.fault() else {
             return false;
         };
         match fault.name.as_str() {
             "NotAuthenticated" => true,
-            "ManagedObjectNotFound" => fault.object.is_some() && fault.object == self.vm_view,
+            "ManagedObjectNotFound" => fault.object.as_ref().is_some_and(|object| {
+                [&self.vm_view, &self.collector, &self.filter]
+                    .into_iter()
+                    .any(|ours| ours.as_ref() == Some(object))
+            }),
             _ => false,
         }
     }
@@ -57,6 +68,8 @@ impl State {
     pub fn forget_session(&mut self) {
         self.cookie = None;
         self.vm_view = None;
+        self.collector = None;
+        self.filter = None;
     }
 
     /// Forgets what a failed read showed to be stale, so that the next read finds it again.
@@ -68,11 +81,16 @@ impl State {
             self.forget_session();
         }
 
+        self.forget_deleted(error);
+        result
+    }
+
+    /// Forgets the object a ManagedObjectNotFound names, to find it again when needed.
+    pub fn forget_deleted(&mut self, error: &VsphereError) {
         let deleted = error.fault().and_then(|fault| fault.object.clone());
         if let Some(deleted) = deleted {
             self.forget(&deleted);
         }
-        result
     }
 
     fn forget(&mut self, deleted: &Moref) {
@@ -80,10 +98,20 @@ impl State {
             self.datacenter = None;
             self.vm_root = None;
         }
-        for slot in [&mut self.vm_view, &mut self.pool] {
+        let slots = [
+            &mut self.vm_view,
+            &mut self.pool,
+            &mut self.collector,
+            &mut self.filter,
+        ];
+        for slot in slots {
             if slot.as_ref() == Some(deleted) {
                 *slot = None;
             }
+        }
+        // A filter dies with its collector.
+        if self.collector.is_none() {
+            self.filter = None;
         }
     }
 }

@@ -1,7 +1,7 @@
 //! One SOAP exchange over HTTP: POST, session cookie, capped body, typed failures.
 
 use std::error::Error as StdError;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, HeaderValue, SET_COOKIE};
 use reqwest::{Response, StatusCode, Url, redirect};
@@ -69,10 +69,22 @@ impl SoapTransport {
         api_version: &str,
         cookie: Option<&str>,
     ) -> Result<SoapReply, VsphereError> {
+        self.call_within(request, api_version, cookie, None).await
+    }
+
+    /// [`Self::call`] with its own time limit instead of the configured one: longer for a
+    /// long poll, shorter for the goodbyes at shutdown.
+    pub async fn call_within(
+        &self,
+        request: SoapRequest,
+        api_version: &str,
+        cookie: Option<&str>,
+        timeout: Option<Duration>,
+    ) -> Result<SoapReply, VsphereError> {
         let method = request.method();
         let started = Instant::now();
 
-        let result = self.exchange(request, api_version, cookie).await;
+        let result = self.exchange(request, api_version, cookie, timeout).await;
 
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match &result {
@@ -87,8 +99,9 @@ impl SoapTransport {
         request: SoapRequest,
         api_version: &str,
         cookie: Option<&str>,
+        timeout: Option<Duration>,
     ) -> Result<SoapReply, VsphereError> {
-        let response = self.post(request, api_version, cookie).await?;
+        let response = self.post(request, api_version, cookie, timeout).await?;
         let status = response.status();
         let session_cookie = session_cookie(response.headers());
 
@@ -106,6 +119,7 @@ impl SoapTransport {
         request: SoapRequest,
         api_version: &str,
         cookie: Option<&str>,
+        timeout: Option<Duration>,
     ) -> Result<Response, VsphereError> {
         let mut builder = self
             .http
@@ -117,6 +131,11 @@ impl SoapTransport {
             let value = HeaderValue::try_from(format!("{SESSION_COOKIE}={cookie}"))
                 .map_err(|_| VsphereError::unexpected("Login", "unusable session cookie"))?;
             builder = builder.header(COOKIE, value);
+        }
+
+        // The request's own timeout replaces the client's, and covers the body as well.
+        if let Some(timeout) = timeout {
+            builder = builder.timeout(timeout);
         }
 
         builder

@@ -1,13 +1,17 @@
 //! The vim25 methods the exporter calls, one typed function per SOAP method.
 
+use std::time::Duration;
+
 use super::config::Password;
 use super::error::VsphereError;
 use super::moref::Moref;
 use super::properties::{
-    ObjectSpec, PropertySpec, RetrieveResult, parse_retrieve_result, retrieve_request,
+    ObjectSpec, PropertySpec, RetrieveResult, create_filter_request, parse_retrieve_result,
+    retrieve_request,
 };
 use super::request::SoapRequest;
 use super::transport::SoapTransport;
+use super::updates::{UpdateSet, parse_update_set};
 use super::xml::Element;
 
 /// The API version sent before the server has told its own: every vCenter still
@@ -70,6 +74,8 @@ pub(crate) struct Vim<'a> {
     transport: &'a SoapTransport,
     content: &'a ServiceContent,
     cookie: Option<&'a str>,
+    /// Replaces the configured request timeout when set.
+    timeout: Option<Duration>,
 }
 
 impl<'a> Vim<'a> {
@@ -82,7 +88,14 @@ impl<'a> Vim<'a> {
             transport,
             content,
             cookie,
+            timeout: None,
         }
+    }
+
+    /// The same calls, each allowed `timeout` instead of the configured request timeout.
+    pub fn within(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 
     pub fn content(&self) -> &ServiceContent {
@@ -185,11 +198,78 @@ impl<'a> Vim<'a> {
         self.call(request).await.map(drop)
     }
 
+    /// `PropertyCollector.CreatePropertyCollector`: a collector of our own, as the
+    /// session's default one allows a single waiter.
+    pub async fn create_property_collector(&self) -> Result<Moref, VsphereError> {
+        const METHOD: &str = "CreatePropertyCollector";
+        let request = SoapRequest::new(METHOD, &self.content.property_collector);
+
+        let response = self.call(request).await?;
+
+        returned_moref(METHOD, &response)?
+            .ok_or_else(|| VsphereError::unexpected(METHOD, "no returnval"))
+    }
+
+    /// `CreateFilter` on `collector`; returns the `PropertyFilter`.
+    pub async fn create_filter(
+        &self,
+        collector: &Moref,
+        properties: &[PropertySpec],
+        object: ObjectSpec<'_>,
+    ) -> Result<Moref, VsphereError> {
+        const METHOD: &str = "CreateFilter";
+        let request = create_filter_request(collector, properties, object);
+
+        let response = self.call(request).await?;
+
+        returned_moref(METHOD, &response)?
+            .ok_or_else(|| VsphereError::unexpected(METHOD, "no returnval"))
+    }
+
+    /// `WaitForUpdatesEx`: the changes since `version` (everything when `None`), or `None`
+    /// when `max_wait_seconds` passed without any. The HTTP timeout must exceed the wait.
+    pub async fn wait_for_updates(
+        &self,
+        collector: &Moref,
+        version: Option<&str>,
+        max_wait_seconds: u64,
+        max_object_updates: u32,
+    ) -> Result<Option<UpdateSet>, VsphereError> {
+        let mut request = SoapRequest::new("WaitForUpdatesEx", collector);
+        if let Some(version) = version {
+            request.text("version", version);
+        }
+        request
+            .open("options")
+            .text("maxWaitSeconds", &max_wait_seconds.to_string())
+            .text("maxObjectUpdates", &max_object_updates.to_string())
+            .close("options");
+
+        let response = self.call(request).await?;
+
+        parse_update_set(response)
+    }
+
+    /// Ends the pending `WaitForUpdatesEx` of `collector` with a RequestCanceled fault.
+    pub async fn cancel_wait_for_updates(&self, collector: &Moref) -> Result<(), VsphereError> {
+        self.call(SoapRequest::new("CancelWaitForUpdates", collector))
+            .await
+            .map(drop)
+    }
+
+    /// Destroys `collector` and its filters.
+    pub async fn destroy_property_collector(&self, collector: &Moref) -> Result<(), VsphereError> {
+        self.call(SoapRequest::new("DestroyPropertyCollector", collector))
+            .await
+            .map(drop)
+    }
+
     async fn call(&self, request: SoapRequest) -> Result<Element, VsphereError> {
         let method = request.method();
+        let api_version = &self.content.api_version;
         let reply = self
             .transport
-            .call(request, &self.content.api_version, self.cookie)
+            .call_within(request, api_version, self.cookie, self.timeout)
             .await?;
         expect_response(method, reply.response)
     }

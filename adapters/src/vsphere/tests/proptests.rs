@@ -3,10 +3,13 @@
 
 use proptest::prelude::*;
 
+use super::super::mirror::Mirror;
 use super::super::moref::Moref;
 use super::super::properties::parse_retrieve_result;
 use super::super::request::SoapRequest;
+use super::super::updates::parse_update_set;
 use super::super::xml::{Envelope, parse_envelope};
+use super::feed_updates::FILTER;
 use super::fixture;
 
 const CAPTURES: &[&str] = &[
@@ -15,11 +18,20 @@ const CAPTURES: &[&str] = &[
     "RetrievePropertiesEx-ResourcePool-runtime",
     "Fault-ManagedObjectNotFound-view-of-expired-session",
     "handmade/RetrievePropertiesEx-VirtualMachine-page1",
+    "WaitForUpdatesEx-6-enter-after-CreateVM",
+    "handmade/WaitForUpdatesEx-initial-enter",
+    "handmade/WaitForUpdatesEx-remove-annotation",
 ];
 
+/// Every reading an answer may go through: as a page of properties, and as an update
+/// set applied to a mirror.
 fn parse_fully(bytes: &[u8]) {
     if let Ok(Envelope::Response(response)) = parse_envelope(bytes) {
-        let _ = parse_retrieve_result("RetrievePropertiesEx", response);
+        let _ = parse_retrieve_result("RetrievePropertiesEx", response.clone());
+        if let Ok(Some(set)) = parse_update_set(response) {
+            let filter = Moref::new("PropertyFilter", FILTER);
+            let _ = Mirror::default().apply(&set, &filter);
+        }
     }
 }
 

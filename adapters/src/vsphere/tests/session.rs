@@ -23,7 +23,9 @@ fn source(fake: &FakeVcenter) -> VsphereSource {
 #[tokio::test]
 async fn the_first_read_logs_in_and_later_reads_reuse_the_session() {
     let fake = vcsim_with_vms().await;
-    let source = source(&fake);
+    let mut config = config(&fake);
+    config.follow_changes = false;
+    let source = VsphereSource::new(config).expect("valid settings");
 
     let first = source.inventory().await.expect("inventory");
     let second = source.inventory().await.expect("inventory");

@@ -1,0 +1,158 @@
+//! The followed inventory: each VM's properties by managed object id, kept current by
+//! applying the change feed's updates. Pure: an `UpdateSet` in, the map changed.
+
+use std::collections::HashMap;
+
+use domain::{Inventory, VirtualMachine};
+use tracing::debug;
+
+use super::error::VsphereError;
+use super::inventory::virtual_machine;
+use super::moref::Moref;
+use super::properties::{DynamicProperty, ObjectContent};
+use super::updates::{ChangeOp, ObjectUpdate, PropertyChange, UpdateKind, UpdateSet};
+use super::xml::Element;
+
+/// Every VM the feed has reported and not seen leave.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Mirror {
+    vms: HashMap<String, Entry>,
+}
+
+/// One VM: its properties as reported, and what they say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    /// In the shape a full read gives, so that both are read by the same code.
+    content: ObjectContent,
+    /// `None` while none of its properties could be read.
+    vm: Option<VirtualMachine>,
+}
+
+impl Mirror {
+    /// Applies the updates of `filter` in `set`, in order; says whether any VM changed.
+    /// On error (a value that does not parse) the mirror is left part-updated, and must
+    /// be read again in full.
+    pub fn apply(&mut self, set: &UpdateSet, filter: &Moref) -> Result<bool, VsphereError> {
+        let mut changed = false;
+        for filter_update in &set.filters {
+            if filter_update.filter != *filter {
+                debug!(filter = %filter_update.filter, "skipping updates of another filter");
+                continue;
+            }
+            for update in &filter_update.objects {
+                changed |= self.apply_object(update)?;
+            }
+        }
+        Ok(changed)
+    }
+
+    /// The VMs, ordered by managed object id so that equal mirrors give equal inventories.
+    pub fn inventory(&self) -> Inventory {
+        let mut vms: Vec<VirtualMachine> = self
+            .vms
+            .values()
+            .filter_map(|entry| entry.vm.clone())
+            .collect();
+        vms.sort_by(|a, b| a.id.cmp(&b.id));
+        Inventory::new(vms)
+    }
+
+    /// Whether both mirrors give the same inventory.
+    pub fn same_vms(&self, other: &Mirror) -> bool {
+        self.vms.len() == other.vms.len()
+            && self
+                .vms
+                .iter()
+                .all(|(id, entry)| other.vms.get(id).is_some_and(|o| o.vm == entry.vm))
+    }
+
+    pub fn len(&self) -> usize {
+        self.vms.len()
+    }
+
+    fn apply_object(&mut self, update: &ObjectUpdate) -> Result<bool, VsphereError> {
+        let id = &update.obj.value;
+        let before = self.vms.get(id).and_then(|entry| entry.vm.clone());
+
+        if update.kind == UpdateKind::Leave {
+            self.vms.remove(id);
+            return Ok(before.is_some());
+        }
+
+        let mut content = match (update.kind, self.vms.remove(id)) {
+            (UpdateKind::Modify, Some(entry)) => entry.content,
+            (kind, _) => {
+                if kind == UpdateKind::Modify {
+                    // Servers send `modify` only after `enter`: keep what it says anyway.
+                    debug!(vm = %id, "modify of a vm never entered");
+                }
+                empty_content(&update.obj)
+            }
+        };
+        change_properties(&mut content, update);
+
+        let vm = virtual_machine(&content).map_err(as_feed_error)?;
+        let changed = before != vm;
+        self.vms.insert(id.clone(), Entry { content, vm });
+        Ok(changed)
+    }
+}
+
+fn empty_content(obj: &Moref) -> ObjectContent {
+    ObjectContent {
+        obj: obj.clone(),
+        properties: Vec::new(),
+        missing: Vec::new(),
+    }
+}
+
+/// Applies each change, then forgets the properties that could not be read: their old
+/// value is no longer known to hold.
+fn change_properties(content: &mut ObjectContent, update: &ObjectUpdate) {
+    for change in &update.changes {
+        match value_after(change) {
+            Some(val) => set(content, &change.name, val),
+            None => unset(content, &change.name),
+        }
+    }
+
+    for missing in &update.missing {
+        unset(content, &missing.path);
+    }
+    content.missing.clone_from(&update.missing);
+}
+
+/// The value a property has after `change`; `None` for unset. The paths followed are
+/// scalars, so `add` (of an array element) is read as an assignment should it come.
+fn value_after(change: &PropertyChange) -> Option<&Element> {
+    match change.op {
+        ChangeOp::Assign | ChangeOp::Add => change.val.as_ref(),
+        ChangeOp::Remove | ChangeOp::IndirectRemove => None,
+    }
+}
+
+fn set(content: &mut ObjectContent, name: &str, val: &Element) {
+    let existing = content.properties.iter_mut().find(|p| p.name == name);
+    match existing {
+        Some(property) => property.val.clone_from(val),
+        None => content.properties.push(DynamicProperty {
+            name: name.to_owned(),
+            val: val.clone(),
+        }),
+    }
+}
+
+fn unset(content: &mut ObjectContent, name: &str) {
+    content.properties.retain(|property| property.name != name);
+}
+
+/// `virtual_machine` names RetrievePropertiesEx in its errors; here the value came from
+/// the feed.
+fn as_feed_error(error: VsphereError) -> VsphereError {
+    match error {
+        VsphereError::UnexpectedResponse { detail, .. } => {
+            VsphereError::unexpected("WaitForUpdatesEx", detail)
+        }
+        other => other,
+    }
+}

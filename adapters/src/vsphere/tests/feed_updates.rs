@@ -1,0 +1,355 @@
+//! The change feed's answers read and applied as a pure unit: an `UpdateSet` in, the
+//! mirror's inventory out.
+
+use domain::{PowerState, VirtualMachine};
+
+use super::super::error::VsphereError;
+use super::super::inventory::VM_PROPERTIES;
+use super::super::mirror::Mirror;
+use super::super::moref::Moref;
+use super::super::properties::{CONTAINER_VIEW, ObjectSpec, create_filter_request};
+use super::super::updates::{ChangeOp, UpdateKind, UpdateSet, parse_update_set};
+use super::super::xml::{Element, Envelope, parse_envelope};
+use super::captures::{fault, response};
+use super::fixture;
+
+/// The filter of the `CreateFilter` capture, which every feed fixture reports on.
+pub(super) const FILTER: &str =
+    "session[fa75aa3f-bae9-4bbf-86dd-77e557e0ceae]2a923057-2cd0-4eaa-a875-13b7af54afba";
+
+fn filter() -> Moref {
+    Moref::new("PropertyFilter", FILTER)
+}
+
+fn update_set(name: &str) -> UpdateSet {
+    parse_update_set(response(name))
+        .expect("a valid answer")
+        .expect("an update set")
+}
+
+/// A mirror after each answer of `names`, in order.
+fn mirror_after(names: &[&str]) -> Mirror {
+    let mut mirror = Mirror::default();
+    for name in names {
+        mirror.apply(&update_set(name), &filter()).expect("applies");
+    }
+    mirror
+}
+
+fn vms(mirror: &Mirror) -> Vec<VirtualMachine> {
+    mirror.inventory().vms
+}
+
+fn vm<'a>(vms: &'a [VirtualMachine], id: &str) -> &'a VirtualMachine {
+    vms.iter()
+        .find(|vm| vm.id == id)
+        .unwrap_or_else(|| panic!("{id} not in {vms:?}"))
+}
+
+const INITIAL: &str = "handmade/WaitForUpdatesEx-initial-enter";
+const RENAMED: &str = "handmade/WaitForUpdatesEx-modify-annotation-and-name";
+const LEAVE: &str = "handmade/WaitForUpdatesEx-leave";
+const CREATED: &str = "handmade/WaitForUpdatesEx-enter-after-create";
+const SEVERAL: &str = "handmade/WaitForUpdatesEx-several-filterSets";
+const REMOVED: &str = "handmade/WaitForUpdatesEx-remove-annotation";
+
+#[test]
+fn the_captured_initial_enter_gives_every_vm_and_unset_annotations() {
+    let set = update_set("WaitForUpdatesEx-1-initial-enter");
+
+    assert_eq!(set.version, "-");
+    assert!(!set.truncated);
+    let object = &set.filters[0].objects[0];
+    assert_eq!(object.kind, UpdateKind::Enter);
+    let annotation = object
+        .changes
+        .iter()
+        .find(|c| c.name == "config.annotation");
+    let annotation = annotation.expect("annotation change");
+    assert_eq!(
+        (annotation.op, annotation.val.as_ref()),
+        (ChangeOp::Assign, None)
+    );
+
+    let mut mirror = Mirror::default();
+    let changed = mirror.apply(&set, &filter()).expect("applies");
+
+    assert!(changed);
+    let read = vms(&mirror);
+    let ids: Vec<_> = read.iter().map(|vm| vm.id.as_str()).collect();
+    assert_eq!(ids, ["vm-57", "vm-60", "vm-63", "vm-66"]);
+    let expected = VirtualMachine {
+        id: "vm-57".into(),
+        name: "DC0_H0_VM0".into(),
+        vcpus: 1,
+        memory_mb: 32,
+        annotation: None,
+        power_state: PowerState::PoweredOn,
+        template: false,
+    };
+    assert_eq!(read[0], expected);
+}
+
+#[test]
+fn the_captured_changes_apply_in_order() {
+    let mut mirror = mirror_after(&["WaitForUpdatesEx-1-initial-enter"]);
+
+    let annotated = update_set("WaitForUpdatesEx-4-modify-annotation");
+    assert!(mirror.apply(&annotated, &filter()).expect("applies"));
+    let annotation = vm(&vms(&mirror), "vm-57").annotation.clone();
+    assert_eq!(annotation.as_deref(), Some("cds: set via Map.Update hook"));
+
+    let gone = update_set("WaitForUpdatesEx-5-modify-powerState-and-leave");
+    assert!(mirror.apply(&gone, &filter()).expect("applies"));
+    assert!(vms(&mirror).iter().all(|vm| vm.id != "vm-57"));
+
+    let created = update_set("WaitForUpdatesEx-6-enter-after-CreateVM");
+    assert_eq!(created.filters.len(), 2, "two filterSets of one filter");
+    assert!(mirror.apply(&created, &filter()).expect("applies"));
+    let read = vms(&mirror);
+    assert_eq!(read.len(), 4);
+    assert_eq!(vm(&read, "vm-74").name, "new-vm");
+    assert_eq!(vm(&read, "vm-74").power_state, PowerState::PoweredOff);
+}
+
+#[test]
+fn the_handmade_initial_enter_reads_every_kind_of_vm() {
+    let set = update_set(INITIAL);
+    let read = vms(&mirror_after(&[INITIAL]));
+
+    assert_eq!(set.version, "1");
+    assert_eq!(read.len(), 4);
+    let worker = vm(&read, "vm-101");
+    assert_eq!((worker.vcpus, worker.memory_mb), (2, 4096));
+    assert!(
+        worker
+            .annotation
+            .as_deref()
+            .is_some_and(|a| a.contains(r#""job_id":"42""#))
+    );
+    let provision = vm(&read, "vm-102").annotation.as_deref();
+    assert!(provision.is_some_and(|a| a.contains(r#""flavor":"<&>""#) && a.contains("débian")));
+    assert!(vm(&read, "vm-103").template);
+    let plain = vm(&read, "vm-104");
+    assert_eq!(
+        (plain.annotation.as_deref(), plain.power_state),
+        (None, PowerState::Suspended)
+    );
+}
+
+#[test]
+fn a_modify_changes_name_and_annotation_and_keeps_the_rest() {
+    let before = vms(&mirror_after(&[INITIAL]));
+    let after = vms(&mirror_after(&[INITIAL, RENAMED]));
+
+    let (old, new) = (vm(&before, "vm-101"), vm(&after, "vm-101"));
+    assert_eq!(new.name, "worker-a-renamed");
+    assert!(
+        new.annotation
+            .as_deref()
+            .is_some_and(|a| a.contains(r#""flavor":"b2-15""#))
+    );
+    assert_eq!(
+        (new.vcpus, new.memory_mb, new.power_state),
+        (old.vcpus, old.memory_mb, old.power_state)
+    );
+    assert_eq!(vm(&before, "vm-102"), vm(&after, "vm-102"));
+}
+
+#[test]
+fn a_leave_removes_the_vm_and_an_enter_adds_one() {
+    let read = vms(&mirror_after(&[INITIAL, RENAMED, LEAVE, CREATED]));
+
+    let ids: Vec<_> = read.iter().map(|vm| vm.id.as_str()).collect();
+    assert_eq!(ids, ["vm-101", "vm-103", "vm-104", "vm-105"]);
+    let created = vm(&read, "vm-105");
+    assert_eq!((created.name.as_str(), created.vcpus), ("worker-e", 2));
+    assert_eq!(created.power_state, PowerState::PoweredOn);
+}
+
+#[test]
+fn every_filter_set_of_an_answer_is_applied_in_order() {
+    let set = update_set(SEVERAL);
+    let read = vms(&mirror_after(&[INITIAL, RENAMED, LEAVE, CREATED, SEVERAL]));
+
+    assert_eq!(set.filters.len(), 2);
+    let worker = vm(&read, "vm-101");
+    assert_eq!(
+        (worker.vcpus, worker.power_state),
+        (4, PowerState::PoweredOff)
+    );
+    assert!(read.iter().all(|vm| vm.id != "vm-104"));
+}
+
+#[test]
+fn a_removed_or_cleared_annotation_becomes_unset() {
+    let read = vms(&mirror_after(&[INITIAL, CREATED, REMOVED]));
+
+    assert_eq!(vm(&read, "vm-101").annotation, None, "op remove");
+    assert_eq!(vm(&read, "vm-105").annotation, None, "assign without val");
+    assert_eq!(vm(&read, "vm-101").name, "worker-a", "the rest is kept");
+}
+
+#[test]
+fn a_truncated_set_says_so_and_its_rest_completes_it() {
+    let first = update_set("handmade/WaitForUpdatesEx-truncated-1");
+    let rest = update_set("handmade/WaitForUpdatesEx-truncated-2");
+
+    assert!(first.truncated);
+    assert!(!rest.truncated);
+    let whole = mirror_after(&[
+        "handmade/WaitForUpdatesEx-truncated-1",
+        "handmade/WaitForUpdatesEx-truncated-2",
+    ]);
+    assert_eq!(vms(&whole), vms(&mirror_after(&[INITIAL])));
+}
+
+#[test]
+fn an_answer_without_returnval_is_no_change() {
+    let empty = parse_update_set(response("WaitForUpdatesEx-2-maxWaitSeconds-expired"));
+
+    assert_eq!(empty.expect("valid"), None);
+}
+
+#[test]
+fn the_cancelled_wait_is_a_request_canceled_fault() {
+    assert_eq!(
+        fault("Fault-RequestCanceled-WaitForUpdatesEx").name,
+        "RequestCanceled"
+    );
+    assert_eq!(
+        fault("handmade/Fault-MethodNotFound-CreatePropertyCollector").name,
+        "MethodNotFound"
+    );
+}
+
+#[test]
+fn an_update_that_changes_nothing_says_so() {
+    let mut mirror = mirror_after(&[INITIAL]);
+
+    let again = mirror.apply(&update_set(INITIAL), &filter());
+
+    assert!(!again.expect("applies"), "the same values entered again");
+}
+
+#[test]
+fn updates_of_another_filter_are_skipped() {
+    let mut mirror = Mirror::default();
+
+    let other = Moref::new("PropertyFilter", "someone-else's");
+    let changed = mirror.apply(&update_set(INITIAL), &other);
+
+    assert!(!changed.expect("applies"));
+    assert!(vms(&mirror).is_empty());
+}
+
+/// The answer of `name` with `from` replaced by `to`, parsed.
+fn edited(name: &str, from: &str, to: &str) -> Result<Option<UpdateSet>, VsphereError> {
+    let body = fixture(&format!("{name}.response.xml"));
+    assert!(body.contains(from), "{from} not in {name}");
+    match parse_envelope(body.replacen(from, to, 1).as_bytes()) {
+        Ok(Envelope::Response(response)) => parse_update_set(response),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_unknown_op_or_kind_is_an_error() {
+    let op = edited(RENAMED, "<op>assign</op>", "<op>append</op>");
+    let kind = edited(RENAMED, "<kind>modify</kind>", "<kind>vanish</kind>");
+
+    assert_eq!(op.expect_err("unknown op").reason(), "xml");
+    assert_eq!(kind.expect_err("unknown kind").reason(), "xml");
+}
+
+#[test]
+fn a_value_that_does_not_parse_is_an_error_naming_the_feed() {
+    let set = edited(CREATED, ">2</val>", ">two</val>")
+        .expect("parses")
+        .expect("a set");
+
+    let error = Mirror::default()
+        .apply(&set, &filter())
+        .expect_err("malformed");
+
+    let message = error.to_string();
+    assert!(message.contains("WaitForUpdatesEx"), "{message}");
+    assert!(
+        message.contains("summary.config.numCpu of vm-105"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_not_authenticated_property_is_a_lost_session() {
+    let missing = concat!(
+        "<missingSet><path>name</path><fault><fault xsi:type=\"NotAuthenticated\">",
+        "</fault></fault></missingSet></objectSet>"
+    );
+    let set = edited(RENAMED, "</objectSet>", missing);
+
+    assert_eq!(set.expect_err("no session").reason(), "NotAuthenticated");
+}
+
+/// Our CreateFilter has the shape of govmomi's captured one, for our paths.
+#[test]
+fn the_filter_request_matches_the_captured_one() {
+    let view = Moref::new(
+        "ContainerView",
+        "session[fa75aa3f-bae9-4bbf-86dd-77e557e0ceae]d3b195e7-ab7a-48fd-a869-8e95b81f8c8c",
+    );
+    let collector = Moref::new(
+        "PropertyCollector",
+        "session[fa75aa3f-bae9-4bbf-86dd-77e557e0ceae]e57da5ad-a833-43ff-b88f-1c53fc74ddfa",
+    );
+    let object = ObjectSpec {
+        obj: &view,
+        skip: true,
+        select: &[CONTAINER_VIEW],
+    };
+    let ours = create_filter_request(&collector, &[VM_PROPERTIES], object).into_body();
+
+    let captured = fixture("CreateFilter-VirtualMachine-view.request.xml");
+
+    let (ours, captured) = (filter_call(&ours), filter_call(&captured));
+    assert_eq!(ours.child("_this"), captured.child("_this"));
+    assert_eq!(ours.child_text("partialUpdates"), Some("false"));
+    assert_eq!(
+        ours.child("partialUpdates"),
+        captured.child("partialUpdates")
+    );
+    let object_set = |call: &Element| {
+        let mut object = call
+            .child("spec")
+            .and_then(|s| s.child("objectSet"))
+            .cloned();
+        let select = object
+            .as_mut()
+            .and_then(|o| o.children.iter_mut().find(|c| c.name == "selectSet"));
+        select
+            .expect("selectSet")
+            .children
+            .retain(|c| c.name != "name");
+        object
+    };
+    assert_eq!(object_set(&ours), object_set(&captured));
+    let paths = |call: &Element| -> Vec<String> {
+        let prop_set = call
+            .child("spec")
+            .and_then(|s| s.child("propSet"))
+            .expect("propSet");
+        let paths = prop_set.children.iter().filter(|c| c.name == "pathSet");
+        let mut paths: Vec<String> = paths.map(|p| p.text.clone()).collect();
+        paths.retain(|p| p != "summary.config.annotation");
+        paths.sort();
+        paths
+    };
+    assert_eq!(paths(&ours), paths(&captured));
+}
+
+fn filter_call(body: &str) -> Element {
+    match parse_envelope(body.as_bytes()) {
+        Ok(Envelope::Response(call)) => call,
+        other => panic!("{other:?}"),
+    }
+}
