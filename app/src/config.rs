@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use adapters::vsphere::{Password, Url, VsphereConfig};
+use adapters::vsphere::{DEFAULT_FULL_READ_INTERVAL, Password, Url, VsphereConfig};
 
 use crate::web::{WebConfig, WebConfigError};
 use clap::Parser;
@@ -142,6 +142,13 @@ pub struct Options {
     #[arg(long, env = "CDS_VSPHERE_EXPORTER_DATACENTER", value_name = "NAME")]
     pub datacenter: Option<String>,
 
+    /// Time between two full reads of the inventory, the safety net of vCenter's change
+    /// feed [default: 10m].
+    #[arg(long, env = "CDS_VSPHERE_EXPORTER_FULL_READ_INTERVAL", value_name = "DURATION",
+          value_parser = humantime::parse_duration)]
+    #[serde(default, deserialize_with = "duration")]
+    pub full_read_interval: Option<Duration>,
+
     /// Longest time one vCenter call may take [default: 30s].
     #[arg(long, env = "CDS_VSPHERE_EXPORTER_REQUEST_TIMEOUT", value_name = "DURATION",
           value_parser = humantime::parse_duration)]
@@ -178,6 +185,7 @@ impl Options {
             insecure,
             ca_file,
             datacenter,
+            full_read_interval,
             request_timeout,
         )
     }
@@ -266,7 +274,7 @@ impl Config {
         once: bool,
         password_env: Option<String>,
     ) -> Result<Config, ConfigError> {
-        let source = source(&options, password_env)?;
+        let source = source(&options, password_env, once)?;
         let interval = positive("--interval", options.interval.unwrap_or(DEFAULT_INTERVAL))?;
         let default_listen = DEFAULT_LISTEN
             .parse()
@@ -298,7 +306,11 @@ impl Config {
 
 /// The vCenter when a URL is given, the simulator otherwise. vCenter options without a
 /// URL are refused: silently serving the simulator's figures instead would be a lie.
-fn source(options: &Options, password_env: Option<String>) -> Result<SourceConfig, ConfigError> {
+fn source(
+    options: &Options,
+    password_env: Option<String>,
+    once: bool,
+) -> Result<SourceConfig, ConfigError> {
     let Some(url) = &options.vcenter_url else {
         refuse_vcenter_options_without_url(options)?;
         return Ok(SourceConfig::Simulator {
@@ -331,6 +343,14 @@ fn source(options: &Options, password_env: Option<String>) -> Result<SourceConfi
         "--request-timeout",
         options.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT),
     )?;
+    vcenter.full_read_interval = positive(
+        "--full-read-interval",
+        options
+            .full_read_interval
+            .unwrap_or(DEFAULT_FULL_READ_INTERVAL),
+    )?;
+    // One read needs no change feed: setting up a collector only to destroy it is waste.
+    vcenter.follow_changes = !once;
 
     Ok(SourceConfig::Vcenter(Box::new(vcenter)))
 }
@@ -343,6 +363,7 @@ fn refuse_vcenter_options_without_url(options: &Options) -> Result<(), ConfigErr
         ("--ca-file", options.ca_file.is_some()),
         ("--datacenter", options.datacenter.is_some()),
         ("--request-timeout", options.request_timeout.is_some()),
+        ("--full-read-interval", options.full_read_interval.is_some()),
     ];
     match given.iter().find(|(_, set)| *set) {
         Some((option, _)) => Err(invalid(option, "needs --vcenter-url")),

@@ -172,7 +172,7 @@ fn a_vcenter_url_selects_the_vcenter_with_its_options() {
     let line = format!(
         "--vcenter-url https://vc.example/sdk --username svc-cds --password-file {} \
          --ca-file /etc/ca.pem --datacenter DC1 --resource-pool /DC1/host/C1/Resources \
-         --request-timeout 10s",
+         --request-timeout 10s --full-read-interval 5m",
         password.path().display()
     );
 
@@ -193,6 +193,8 @@ fn a_vcenter_url_selects_the_vcenter_with_its_options() {
         Some("/DC1/host/C1/Resources")
     );
     assert_eq!(vcenter.request_timeout, Duration::from_secs(10));
+    assert_eq!(vcenter.full_read_interval, Duration::from_secs(300));
+    assert!(vcenter.follow_changes);
 }
 
 #[test]
@@ -305,4 +307,17 @@ fn the_sample_configuration_file_is_valid() {
     );
     assert_eq!(options.interval, Some(Duration::from_secs(30)));
     assert!(options.vcenter_url.is_some() && options.password_file.is_some());
+}
+
+#[test]
+fn once_reads_without_the_change_feed() {
+    let config = parse_with_password(
+        &["--vcenter-url", "https://u@vc.example/sdk", "--once"],
+        Some("p"),
+    )
+    .unwrap();
+
+    let vcenter = vcenter(config);
+    assert!(!vcenter.follow_changes);
+    assert_eq!(vcenter.full_read_interval, Duration::from_secs(600));
 }
