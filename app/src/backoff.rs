@@ -2,40 +2,43 @@
 
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+
 /// The delays before retrying a failing collection: doubling from `first`, capped at `cap`
 /// (the interval, so that a recovered vCenter is seen no later than a healthy one would
-/// be), each spread by a random ±20% so that exporters restarted together do not retry
-/// together.
+/// be), each lengthened by a random jitter so that exporters restarted together do not
+/// retry together.
 #[derive(Debug)]
 pub struct Backoff {
-    first: Duration,
+    builder: ExponentialBuilder,
     cap: Duration,
-    failures: u32,
-    rng: fastrand::Rng,
+    delays: ExponentialBackoff,
 }
 
 impl Backoff {
-    pub fn new(first: Duration, cap: Duration, rng: fastrand::Rng) -> Self {
+    pub fn new(first: Duration, cap: Duration) -> Self {
+        let builder = ExponentialBuilder::new()
+            .with_min_delay(first.min(cap))
+            .with_max_delay(cap)
+            .with_jitter()
+            .without_max_times();
+
         Self {
-            first: first.min(cap),
+            builder,
             cap,
-            failures: 0,
-            rng,
+            delays: builder.build(),
         }
     }
 
     /// The delay before the next attempt, after one more failure.
     pub fn next_delay(&mut self) -> Duration {
-        let doubled = self.first.saturating_mul(1 << self.failures.min(16));
-        self.failures = self.failures.saturating_add(1);
-
-        let jitter = 0.8 + 0.4 * self.rng.f64();
-        doubled.min(self.cap).mul_f64(jitter).min(self.cap)
+        // The jitter is added on top of the capped delay: cap the sum too.
+        self.delays.next().unwrap_or(self.cap).min(self.cap)
     }
 
-    /// After a success, the next failure starts from `first` again.
+    /// After a success, the next failure starts from the first delay again.
     pub fn reset(&mut self) {
-        self.failures = 0;
+        self.delays = self.builder.build();
     }
 }
 
@@ -45,17 +48,14 @@ mod tests {
 
     const SECOND: Duration = Duration::from_secs(1);
 
-    fn backoff(cap: Duration) -> Backoff {
-        Backoff::new(SECOND, cap, fastrand::Rng::with_seed(7))
-    }
-
+    /// Jitter adds up to the nominal delay itself.
     fn within(delay: Duration, nominal: Duration) -> bool {
-        delay >= nominal.mul_f64(0.8) && delay <= nominal.mul_f64(1.2)
+        delay >= nominal && delay <= nominal * 2
     }
 
     #[test]
     fn delays_double_with_jitter() {
-        let mut backoff = backoff(Duration::from_secs(3600));
+        let mut backoff = Backoff::new(SECOND, Duration::from_secs(3600));
 
         for nominal in [1, 2, 4, 8, 16, 32] {
             let delay = backoff.next_delay();
@@ -66,20 +66,18 @@ mod tests {
     #[test]
     fn delays_never_exceed_the_cap() {
         let cap = Duration::from_secs(30);
-        let mut backoff = backoff(cap);
+        let mut backoff = Backoff::new(SECOND, cap);
 
         let delays: Vec<_> = (0..100).map(|_| backoff.next_delay()).collect();
 
         assert!(delays.iter().all(|d| *d <= cap));
-        assert!(delays[10..].iter().all(|d| *d >= cap.mul_f64(0.8)));
+        assert!(delays[10..].iter().all(|d| *d == cap));
     }
 
     #[test]
     fn jitter_spreads_the_delays() {
         let mut delays: Vec<_> = (0..20)
-            .map(|seed| {
-                Backoff::new(SECOND, 60 * SECOND, fastrand::Rng::with_seed(seed)).next_delay()
-            })
+            .map(|_| Backoff::new(SECOND, 60 * SECOND).next_delay())
             .collect();
 
         delays.sort();
@@ -89,7 +87,7 @@ mod tests {
 
     #[test]
     fn a_success_starts_again_from_the_first_delay() {
-        let mut backoff = backoff(Duration::from_secs(3600));
+        let mut backoff = Backoff::new(SECOND, Duration::from_secs(3600));
         for _ in 0..5 {
             backoff.next_delay();
         }
@@ -101,8 +99,8 @@ mod tests {
 
     #[test]
     fn a_first_delay_above_the_cap_is_the_cap() {
-        let mut backoff = Backoff::new(10 * SECOND, SECOND, fastrand::Rng::with_seed(1));
+        let mut backoff = Backoff::new(10 * SECOND, SECOND);
 
-        assert!(backoff.next_delay() <= SECOND);
+        assert_eq!(backoff.next_delay(), SECOND);
     }
 }

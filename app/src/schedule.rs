@@ -26,7 +26,7 @@ pub async fn collect_forever(
     interval: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut backoff = Backoff::new(FIRST_RETRY, interval, fastrand::Rng::new());
+    let mut backoff = Backoff::new(FIRST_RETRY, interval);
     let mut next = Instant::now();
 
     loop {

@@ -3,34 +3,54 @@
 
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LAST_RETRY: Duration = Duration::from_secs(30);
 
-/// Pauses between tries of a failing feed: 1 s, doubling up to 30 s.
-#[derive(Debug, Default)]
+/// Pauses between tries of a failing feed: 1 s, doubling up to 30 s. No jitter: there is
+/// one feed per exporter, and its failures follow vCenter's, not a shared clock.
+#[derive(Debug)]
 pub(crate) struct Backoff {
+    delays: ExponentialBackoff,
     /// Failures since the feed last followed a change.
     failures: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            delays: builder().build(),
+            failures: 0,
+        }
+    }
+}
+
+fn builder() -> ExponentialBuilder {
+    ExponentialBuilder::new()
+        .with_min_delay(FIRST_RETRY)
+        .with_max_delay(LAST_RETRY)
+        .without_max_times()
 }
 
 impl Backoff {
     pub fn next_delay(&mut self) -> Duration {
         self.failures = self.failures.saturating_add(1);
-        let doublings = self.failures.saturating_sub(1).min(16);
-        FIRST_RETRY.saturating_mul(1 << doublings).min(LAST_RETRY)
+        self.delays.next().unwrap_or(LAST_RETRY)
     }
 
     /// A session lost while the feed was well is logged into again at once.
     pub fn after_loss(&mut self) -> Duration {
         if self.failures == 0 {
             self.failures = 1;
+            self.delays.next();
             return Duration::ZERO;
         }
         self.next_delay()
     }
 
     pub fn reset(&mut self) {
-        self.failures = 0;
+        *self = Self::default();
     }
 
     pub fn failures(&self) -> u32 {
