@@ -247,3 +247,108 @@ fn credentials_in_the_url_work_and_are_never_shown() {
     assert!(!logs.contains(PASSWORD), "{logs}");
     assert!(!support::http_get(&exporter.url("/mon/metrics")).contains(PASSWORD));
 }
+
+/// Waits until every inventory series equals what the simulator holds now, and returns how
+/// long that took from `since`.
+fn wait_for_simulator(
+    exporter: &mut Exporter,
+    vcsim: &mut Vcsim,
+    since: std::time::Instant,
+    what: &str,
+) -> Duration {
+    let expected = vcsim.expected_now();
+    let deadline = since + Duration::from_secs(2);
+    loop {
+        if inventory_series(&exporter.scrape()) == expected {
+            return since.elapsed();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: /mon/metrics did not follow within 2 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn changes_reach_the_metrics_within_two_seconds_through_the_feed() {
+    let mut vcsim = Vcsim::start(&VcsimOptions {
+        vms: 100,
+        password: PASSWORD,
+        ..Default::default()
+    });
+    // An interval of an hour: only the change feed can bring the changes in time.
+    let mut exporter = exporter_for(&vcsim, "hatchery-vsphere", &["--interval", "1h"]);
+    let first = exporter.scrape_until(Duration::from_secs(60), |e| up(e) == Some(1.0));
+    assert_eq!(
+        first.single(&format!("{PREFIX}inventory_change_feed")),
+        Some(1.0)
+    );
+
+    let annotation = |flavor: &str| {
+        format!(
+            r#"{{"hatchery_name":"hatchery-vsphere","worker_model_path":"shared.infra/debian12","flavor":"{flavor}","model":false,"job_id":"7"}}"#
+        )
+    };
+    let steps = [
+        (
+            "a worker created",
+            format!("create job-worker-1 4 8192 {}", annotation("b2-7")),
+        ),
+        (
+            "its annotation changed",
+            format!("annotate job-worker-1 {}", annotation("c2-15")),
+        ),
+        (
+            "renamed to provision-",
+            "rename job-worker-1 provision-job-worker-1".to_owned(),
+        ),
+        (
+            "renamed from provision-",
+            "rename provision-job-worker-1 job-worker-2".to_owned(),
+        ),
+        ("resized", "resize job-worker-2 8 16384".to_owned()),
+        ("destroyed", "destroy job-worker-2".to_owned()),
+    ];
+    for (what, command) in steps {
+        let since = std::time::Instant::now();
+        vcsim.command(&command);
+
+        wait_for_simulator(&mut exporter, &mut vcsim, since, what);
+    }
+
+    let last = exporter.scrape();
+    assert!(
+        last.family(&format!("{PREFIX}worker_vcpus"))
+            .iter()
+            .all(|(series, _)| !series.labels["worker_name"].contains("job-worker")),
+        "the destroyed worker's series are gone"
+    );
+    assert_eq!(
+        last.single(&format!("{PREFIX}vcenter_logins_total")),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn one_session_over_renewals_and_none_after_sigterm() {
+    let mut vcsim = Vcsim::start(&VcsimOptions {
+        password: PASSWORD,
+        idle_timeout: Some(Duration::from_millis(500)),
+        ..Default::default()
+    });
+    let mut exporter = exporter_for(&vcsim, "hatchery-vsphere", &["--interval", "700ms"]);
+    exporter.scrape_until(Duration::from_secs(30), |e| up(e) == Some(1.0));
+
+    let renewed = exporter.scrape_until(Duration::from_secs(30), |e| {
+        e.single(&format!("{PREFIX}vcenter_logins_total"))
+            .unwrap_or(0.0)
+            >= 4.0
+    });
+
+    assert_eq!(up(&renewed), Some(1.0));
+    assert_eq!(vcsim.sessions(), 1, "one session, whatever was renewed");
+    let status = exporter.stop("TERM", Duration::from_secs(5));
+    assert!(status.success(), "{status:?}");
+    assert_eq!(vcsim.sessions(), 0, "logged out at exit");
+}

@@ -2,9 +2,9 @@
 //! `tests/vcsim`, which also computes through the vSphere API what every series must be.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -33,16 +33,7 @@ struct ExpectedSeries {
 impl Ready {
     /// Every series the exporter must publish about the inventory and the pool.
     pub fn expected(&self) -> BTreeMap<Series, f64> {
-        self.series
-            .iter()
-            .map(|s| {
-                let series = Series {
-                    name: s.name.clone(),
-                    labels: s.labels.clone(),
-                };
-                (series, s.value)
-            })
-            .collect()
+        to_series(&self.series)
     }
 
     /// The address the simulator listens on, `127.0.0.1:port`.
@@ -55,10 +46,25 @@ impl Ready {
     }
 }
 
+fn to_series(expected: &[ExpectedSeries]) -> BTreeMap<Series, f64> {
+    expected
+        .iter()
+        .map(|s| {
+            let series = Series {
+                name: s.name.clone(),
+                labels: s.labels.clone(),
+            };
+            (series, s.value)
+        })
+        .collect()
+}
+
 /// A running simulator, stopped when dropped.
 pub struct Vcsim {
     child: Child,
     pub ready: Ready,
+    /// The launcher's stdout, past the ready line: the answers to control commands.
+    answers: BufReader<ChildStdout>,
     /// The launcher's scratch files (its certificate, vcsim's VM folders), removed on drop
     /// even when the launcher was killed.
     _scratch: tempfile::TempDir,
@@ -117,12 +123,44 @@ impl Vcsim {
             .stderr(Stdio::null())
             .spawn()
             .expect("the launcher starts");
-        let ready = read_ready(&mut child);
+        let mut answers = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let ready = read_ready(&mut answers);
         Vcsim {
             child,
             ready,
+            answers,
             _scratch: scratch,
         }
+    }
+
+    /// Sends a control command (see tests/vcsim/README.md) and returns its answer, which
+    /// must say `"ok": true`.
+    pub fn command(&mut self, line: &str) -> serde_json::Value {
+        let stdin = self.child.stdin.as_mut().expect("the launcher's stdin");
+        writeln!(stdin, "{line}").expect("the command is sent");
+        stdin.flush().expect("the command is sent");
+
+        let mut answer = String::new();
+        self.answers.read_line(&mut answer).expect("an answer");
+        let answer: serde_json::Value = serde_json::from_str(&answer)
+            .unwrap_or_else(|e| panic!("bad answer to {line:?} ({e}): {answer}"));
+        assert_eq!(answer["ok"], true, "{line}: {answer}");
+        answer
+    }
+
+    /// Every series the exporter must publish for the simulator as it is now.
+    pub fn expected_now(&mut self) -> BTreeMap<Series, f64> {
+        let answer = self.command("expect");
+        let series: Vec<ExpectedSeries> =
+            serde_json::from_value(answer["series"].clone()).expect("expected series");
+        to_series(&series)
+    }
+
+    /// How many sessions the simulator holds.
+    pub fn sessions(&mut self) -> u64 {
+        self.command("sessions")["sessions"]
+            .as_u64()
+            .expect("a count")
     }
 
     /// Kills the simulator at once, as a crash would.
@@ -148,12 +186,9 @@ impl Drop for Vcsim {
     }
 }
 
-fn read_ready(child: &mut Child) -> Ready {
-    let stdout = child.stdout.take().expect("piped stdout");
+fn read_ready(answers: &mut BufReader<ChildStdout>) -> Ready {
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the ready line");
+    answers.read_line(&mut line).expect("the ready line");
     assert!(!line.is_empty(), "the launcher exited before it was ready");
     serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad ready line ({e}): {line}"))
 }

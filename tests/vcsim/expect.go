@@ -47,44 +47,75 @@ type vmInfo struct {
 	hasNote    bool // config.annotation was in the propSet
 }
 
-// expectations logs in to the running simulator, reads the inventory and computes every
-// expected series.
+// expectations logs in to the running simulator, reads the inventory, checks that it
+// holds what was seeded and computes every expected series.
 func expectations(endpoint *url.URL, caFile string, o options, seeds map[types.ManagedObjectReference]vmSeed) ([]series, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	client, err := login(ctx, endpoint, caFile, o)
+	client, err := connect(ctx, endpoint, caFile)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = client.Logout(ctx) }()
+	if err := refuseWrongPassword(ctx, client, o); err != nil {
+		return nil, err
+	}
 
-	vms, err := retrieveVMs(ctx, client.Client)
+	vms, runtime, err := readBack(ctx, client, o)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkSeeds(vms, seeds); err != nil {
 		return nil, err
 	}
-	runtime, err := retrievePoolRuntime(ctx, client.Client)
-	if err != nil {
-		return nil, err
-	}
 	if runtime.Cpu != poolRuntime.Cpu || runtime.Memory != poolRuntime.Memory {
 		return nil, fmt.Errorf("pool runtime reads back as %+v, seeded %+v", runtime, poolRuntime)
 	}
+	return tallySeries(o, vms, runtime), nil
+}
 
+// currentExpectations computes every expected series of the inventory as it is now,
+// after any change made by the control commands: the same reading as at start, without
+// the checks against the seeds.
+func currentExpectations(ctx context.Context, endpoint *url.URL, caFile string, o options) ([]series, error) {
+	client, err := connect(ctx, endpoint, caFile)
+	if err != nil {
+		return nil, err
+	}
+	vms, runtime, err := readBack(ctx, client, o)
+	if err != nil {
+		return nil, err
+	}
+	return tallySeries(o, vms, runtime), nil
+}
+
+func tallySeries(o options, vms []vmInfo, runtime types.ResourcePoolRuntimeInfo) []series {
 	t := newTally(o.hatchery)
 	for _, vm := range vms {
 		t.count(vm)
 	}
-	return t.series(o.hatchery, o.serviceType, runtime), nil
+	return t.series(o.hatchery, o.serviceType, runtime)
 }
 
-// login connects like the exporter will: with TLS, the CA file is the only trust root
-// (no insecure mode), which also proves the certificate is usable. Before the real login,
-// a wrong password must be refused, or the tests of bad credentials would prove nothing.
-func login(ctx context.Context, endpoint *url.URL, caFile string, o options) (*govmomi.Client, error) {
+// readBack logs in, reads the VMs and the pool's runtime, and logs out, so that no
+// session is left behind.
+func readBack(ctx context.Context, client *govmomi.Client, o options) ([]vmInfo, types.ResourcePoolRuntimeInfo, error) {
+	if err := client.Login(ctx, url.UserPassword(o.username, o.password)); err != nil {
+		return nil, types.ResourcePoolRuntimeInfo{}, fmt.Errorf("login as %s: %w", o.username, err)
+	}
+	defer func() { _ = client.Logout(ctx) }()
+
+	vms, err := retrieveVMs(ctx, client.Client)
+	if err != nil {
+		return nil, types.ResourcePoolRuntimeInfo{}, err
+	}
+	runtime, err := retrievePoolRuntime(ctx, client.Client)
+	return vms, runtime, err
+}
+
+// connect reaches the simulator like the exporter will: with TLS, the CA file is the
+// only trust root (no insecure mode), which also proves the certificate is usable.
+func connect(ctx context.Context, endpoint *url.URL, caFile string) (*govmomi.Client, error) {
 	soapClient := soap.NewClient(endpoint, false)
 	if caFile != "" {
 		if err := soapClient.SetRootCAs(caFile); err != nil {
@@ -95,16 +126,17 @@ func login(ctx context.Context, endpoint *url.URL, caFile string, o options) (*g
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", endpoint, err)
 	}
-	client := &govmomi.Client{Client: vc, SessionManager: session.NewManager(vc)}
+	return &govmomi.Client{Client: vc, SessionManager: session.NewManager(vc)}, nil
+}
 
-	err = client.Login(ctx, url.UserPassword(o.username, o.password+"-wrong"))
+// refuseWrongPassword fails unless a wrong password is refused with InvalidLogin, or
+// the tests of bad credentials would prove nothing.
+func refuseWrongPassword(ctx context.Context, client *govmomi.Client, o options) error {
+	err := client.Login(ctx, url.UserPassword(o.username, o.password+"-wrong"))
 	if !isInvalidLogin(err) {
-		return nil, fmt.Errorf("a wrong password was not refused with InvalidLogin: %v", err)
+		return fmt.Errorf("a wrong password was not refused with InvalidLogin: %v", err)
 	}
-	if err := client.Login(ctx, url.UserPassword(o.username, o.password)); err != nil {
-		return nil, fmt.Errorf("login as %s: %w", o.username, err)
-	}
-	return client, nil
+	return nil
 }
 
 func isInvalidLogin(err error) bool {

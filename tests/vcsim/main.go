@@ -6,13 +6,15 @@
 // The Rust integration tests start it, read the single JSON line it prints on stdout when
 // ready (see readyLine), point the exporter at the URL it gives, and compare the scrape
 // with the expected series. It serves until stdin is closed or SIGTERM/SIGINT arrives, so
-// a test that drops the child's stdin pipe also stops the simulator. Everything else goes
-// to stderr.
+// a test that drops the child's stdin pipe also stops the simulator. Meanwhile each line
+// on stdin is a control command (control.go) that changes the inventory or asks about
+// it, answered by one JSON line on stdout. Everything else goes to stderr.
 //
 // Build (GOPATH mode, no network): tests/vcsim/build.sh
 package main
 
 import (
+	"bufio"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -97,7 +99,7 @@ func parseFlags() options {
 }
 
 func run(o options) error {
-	stop := watchStop()
+	in := watchInput()
 
 	// The model's datastore is a temporary directory (one folder per VM) that vcsim
 	// makes under os.TempDir(). Pointing TMPDIR at a directory of our own lets one
@@ -112,20 +114,21 @@ func run(o options) error {
 	}
 
 	type started struct {
-		server *simulator.Server
-		line   readyLine
-		err    error
+		server  *simulator.Server
+		line    readyLine
+		control *controller
+		err     error
 	}
 	done := make(chan started, 1)
 	go func() {
-		server, line, err := start(o)
-		done <- started{server, line, err}
+		server, line, control, err := start(o)
+		done <- started{server, line, control, err}
 	}()
 
 	var s started
 	select {
 	case s = <-done:
-	case <-stop:
+	case <-in.stop:
 		// Model.Create cannot be cancelled, and removing its datastore under it makes
 		// vcsim panic: let it finish, then clean up (a second signal exits at once).
 		log.Printf("stopping once the simulator is built")
@@ -139,21 +142,44 @@ func run(o options) error {
 	}
 	defer shutdown(s.server)
 
-	if err := printReadyLine(s.line); err != nil {
+	if err := writeLine(s.line); err != nil {
 		return err
 	}
 
-	<-stop
-	log.Printf("stopping")
-	return nil
+	return serveCommands(s.control, in)
 }
 
-// start builds and seeds the inventory, serves it and computes the expectations.
-func start(o options) (*simulator.Server, readyLine, error) {
+// serveCommands answers each command line in turn until stdin reaches EOF (after the
+// lines before it) or a signal arrives.
+func serveCommands(control *controller, in input) error {
+	for {
+		select {
+		case line, ok := <-in.lines:
+			if !ok {
+				log.Printf("stopping")
+				return nil
+			}
+			r, answer := control.handle(line)
+			if !answer {
+				continue
+			}
+			if err := writeLine(r); err != nil {
+				return err
+			}
+		case <-in.signalled:
+			log.Printf("stopping")
+			return nil
+		}
+	}
+}
+
+// start builds and seeds the inventory, serves it, computes the expectations and makes
+// the controller of the commands.
+func start(o options) (*simulator.Server, readyLine, *controller, error) {
 	began := time.Now()
 	model, seeds, err := createInventory(o)
 	if err != nil {
-		return nil, readyLine{}, err
+		return nil, readyLine{}, nil, err
 	}
 	created := time.Now()
 
@@ -166,7 +192,7 @@ func start(o options) (*simulator.Server, readyLine, error) {
 	if o.tlsDir != "" {
 		cert, file, err := writeServerCertificate(o.tlsDir)
 		if err != nil {
-			return nil, readyLine{}, err
+			return nil, readyLine{}, nil, err
 		}
 		// Not `new(tls.Config)`: vcsim's built-in certificate (RSA 1024, CA:TRUE) is
 		// refused by OpenSSL 3 and rustls even when given as the CA file.
@@ -180,7 +206,12 @@ func start(o options) (*simulator.Server, readyLine, error) {
 	series, err := expectations(endpoint, caFile, o, seeds)
 	if err != nil {
 		shutdown(server)
-		return nil, readyLine{}, err
+		return nil, readyLine{}, nil, err
+	}
+	control, err := newController(model, endpoint, caFile, o)
+	if err != nil {
+		shutdown(server)
+		return nil, readyLine{}, nil, err
 	}
 
 	log.Printf("serving %s; expectations computed in %s, ready %s after start",
@@ -193,7 +224,7 @@ func start(o options) (*simulator.Server, readyLine, error) {
 		ResourcePool: resourcePoolPath,
 		Username:     o.username,
 		Series:       series,
-	}, nil
+	}, control, nil
 }
 
 // publicURL is the server URL without credentials. vcsim puts the first non-loopback
@@ -208,16 +239,31 @@ func publicURL(server *simulator.Server) *url.URL {
 	return &u
 }
 
-func printReadyLine(line readyLine) error {
+// writeLine writes value as one line of JSON on stdout: the ready line, then the
+// answers to the commands.
+func writeLine(value interface{}) error {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetEscapeHTML(false)
 	// Encode writes the whole line, newline included, in one Write.
-	return enc.Encode(line)
+	return enc.Encode(value)
 }
 
-// watchStop returns a channel closed when stdin reaches EOF or SIGTERM/SIGINT arrives.
-func watchStop() <-chan struct{} {
+// input is what the launcher hears from outside.
+type input struct {
+	// stop is closed when stdin reaches EOF or SIGTERM/SIGINT arrives.
+	stop <-chan struct{}
+	// signalled is closed when SIGTERM/SIGINT arrives.
+	signalled <-chan struct{}
+	// lines are the lines of stdin, closed at EOF once every line before it is queued.
+	lines <-chan string
+}
+
+// watchInput starts reading stdin and the signals.
+func watchInput() input {
 	stop := make(chan struct{})
+	signalled := make(chan struct{})
+	// Commands sent before the ready line wait here, in order.
+	lines := make(chan string, 64)
 	var once sync.Once
 	closeStop := func(why string) {
 		once.Do(func() {
@@ -230,6 +276,7 @@ func watchStop() <-chan struct{} {
 	signal.Notify(signals, syscall.SIGTERM, os.Interrupt)
 	go func() {
 		sig := <-signals
+		close(signalled)
 		closeStop("received " + sig.String())
 		// A second signal means "now": no cleanup, the temporary directory is left.
 		sig = <-signals
@@ -238,7 +285,8 @@ func watchStop() <-chan struct{} {
 	}()
 
 	go func() {
-		_, err := io.Copy(ioutil.Discard, os.Stdin)
+		err := readLines(os.Stdin, lines)
+		close(lines)
 		if err != nil {
 			closeStop("stdin: " + err.Error())
 			return
@@ -246,7 +294,25 @@ func watchStop() <-chan struct{} {
 		closeStop("stdin closed")
 	}()
 
-	return stop
+	return input{stop: stop, signalled: signalled, lines: lines}
+}
+
+// readLines sends every line of r, however long, to lines; a last line without a
+// newline counts too.
+func readLines(r io.Reader, lines chan<- string) error {
+	reader := bufio.NewReader(r)
+	for {
+		line, err := reader.ReadString('\n')
+		if line != "" {
+			lines <- line
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // shutdown stops serving: it closes the listener and cuts every client connection.
