@@ -38,7 +38,7 @@ struct Sources {
     resource_pool: Arc<dyn ResourcePoolSource>,
     /// `simulator` or `vcenter`, for the start line.
     kind: &'static str,
-    /// Where the vCenter is, without credentials; empty for the simulator.
+    /// Where the vCenter is, without credentials; `none` for the simulator.
     url: String,
     /// The vCenter session to close at exit, if any.
     vcenter: Option<Arc<VsphereSource>>,
@@ -75,7 +75,7 @@ fn sources(config: &Config) -> anyhow::Result<Sources> {
                 inventory: simulator.clone(),
                 resource_pool: simulator,
                 kind: "simulator",
-                url: String::new(),
+                url: "none".into(),
                 vcenter: None,
             }
         }
