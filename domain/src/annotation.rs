@@ -188,4 +188,110 @@ mod tests {
 
         assert_eq!(annotation.unwrap().flavor, "é😀\"\n");
     }
+
+    /// Properties of the parser on hostile input: it always returns, only a blank text is
+    /// "no annotation", whatever CDS could write reads back, and anything else is refused.
+    mod properties {
+        use proptest::prelude::*;
+        use serde_json::{Map, Value, json};
+
+        use super::super::*;
+
+        const READ_FIELDS: [&str; 4] = ["hatchery_name", "worker_model_path", "model", "flavor"];
+
+        /// Any JSON value, nested a few levels.
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                any::<String>().prop_map(Value::from),
+            ];
+            leaf.prop_recursive(4, 32, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                    prop::collection::btree_map(any::<String>(), inner, 0..4)
+                        .prop_map(|map| Value::Object(map.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// Fields CDS writes and we skip, or fields of a future CDS, of any type.
+        fn unread_fields() -> impl Strategy<Value = Map<String, Value>> {
+            let name = any::<String>().prop_filter("not a read field", |name| {
+                !READ_FIELDS.contains(&name.as_str())
+            });
+            prop::collection::btree_map(name, json_value(), 0..4)
+                .prop_map(|map| map.into_iter().collect())
+        }
+
+        fn blank() -> impl Strategy<Value = String> {
+            "[ \t\n\r]{0,3}"
+        }
+
+        proptest! {
+            #[test]
+            fn any_bytes_read_as_text_never_panic(
+                bytes in prop::collection::vec(any::<u8>(), 0..2048),
+            ) {
+                let text = String::from_utf8_lossy(&bytes);
+
+                let parsed = CdsAnnotation::parse(&text);
+
+                prop_assert_eq!(matches!(parsed, Ok(None)), text.trim().is_empty());
+            }
+
+            #[test]
+            fn any_text_never_panics(text in any::<String>()) {
+                let parsed = CdsAnnotation::parse(&text);
+
+                prop_assert_eq!(matches!(parsed, Ok(None)), text.trim().is_empty());
+            }
+
+            #[test]
+            fn what_cds_writes_reads_back(
+                hatchery_name in any::<String>(),
+                worker_model_path in any::<String>(),
+                model in any::<bool>(),
+                flavor in any::<String>(),
+                unread in unread_fields(),
+                before in blank(),
+                after in blank(),
+            ) {
+                let mut object = unread;
+                object.insert("hatchery_name".into(), json!(hatchery_name));
+                object.insert("worker_model_path".into(), json!(worker_model_path));
+                object.insert("model".into(), json!(model));
+                object.insert("flavor".into(), json!(flavor));
+                let raw = format!("{before}{}{after}", Value::Object(object));
+
+                let parsed = CdsAnnotation::parse(&raw);
+
+                let expected = CdsAnnotation { hatchery_name, worker_model_path, model, flavor };
+                prop_assert_eq!(parsed.ok().flatten(), Some(expected));
+            }
+
+            #[test]
+            fn json_other_than_an_object_is_refused(value in json_value()) {
+                prop_assume!(!value.is_object());
+
+                prop_assert!(CdsAnnotation::parse(&value.to_string()).is_err());
+            }
+
+            #[test]
+            fn a_read_field_of_the_wrong_type_is_refused(
+                field in prop::sample::select(&READ_FIELDS[..]),
+                value in json_value(),
+                unread in unread_fields(),
+            ) {
+                let right_type = if field == "model" { value.is_boolean() } else { value.is_string() };
+                prop_assume!(!right_type && !value.is_null());
+                let mut object = unread;
+                object.insert(field.into(), value);
+
+                prop_assert!(CdsAnnotation::parse(&Value::Object(object).to_string()).is_err());
+            }
+        }
+    }
 }

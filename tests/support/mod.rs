@@ -7,6 +7,8 @@
 
 pub mod expectations;
 pub mod exposition;
+pub mod fake_vcenter;
+pub mod promtool;
 pub mod vcsim;
 
 use std::io::{BufRead, BufReader, Read, Write};
