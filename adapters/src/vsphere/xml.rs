@@ -29,8 +29,10 @@ pub enum XmlError {
     Syntax(#[from] quick_xml::Error),
     #[error("malformed attribute")]
     Attribute(#[from] AttrError),
-    #[error("text is not valid utf-8")]
-    Encoding(#[from] EncodingError),
+    /// Not a `#[source]`: quick-xml's encoding error already prints its own cause, which
+    /// a chain would then print twice.
+    #[error("text is not valid utf-8: {0}")]
+    Encoding(EncodingError),
     #[error("document ends inside <{0}>")]
     Truncated(String),
     #[error("document has no element")]
@@ -41,6 +43,12 @@ pub enum XmlError {
     UnknownEntity(String),
     #[error("not a soap envelope: {0}")]
     NotSoap(&'static str),
+}
+
+impl From<EncodingError> for XmlError {
+    fn from(error: EncodingError) -> Self {
+        XmlError::Encoding(error)
+    }
 }
 
 /// One element of an answer.
@@ -243,6 +251,25 @@ fn fault(element: &Element) -> SoapFault {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The error and its sources, as a log line prints them.
+    fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            text = format!("{text}: {cause}");
+            source = cause.source();
+        }
+        text
+    }
+
+    #[test]
+    fn invalid_utf8_says_its_cause_once() {
+        let error = parse_document(b"<a>\xff\xfe</a>").expect_err("not utf-8");
+
+        let line = chain(&error);
+        assert_eq!(line.matches("invalid utf-8 sequence").count(), 1, "{line}");
+    }
 
     #[test]
     fn xsi_type_is_resolved_by_namespace_whatever_the_prefix() {
