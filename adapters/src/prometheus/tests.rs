@@ -278,3 +278,29 @@ async fn a_scrape_before_any_publication_shows_the_exporter_down() {
         ]
     );
 }
+
+#[tokio::test]
+async fn scrapes_between_publications_share_one_encoding() {
+    let sink = sink();
+    sink.publish(Publication {
+        snapshot: Some(Arc::new(snapshot())),
+        health: healthy(),
+    })
+    .await;
+
+    let first = sink.render(Format::Text).unwrap();
+    let second = sink.render(Format::Text).unwrap();
+    sink.publish(Publication {
+        snapshot: None,
+        health: healthy(),
+    })
+    .await;
+    let after = sink.render(Format::Text).unwrap();
+
+    assert_eq!(
+        first.as_ptr(),
+        second.as_ptr(),
+        "the same buffer, not a new encoding"
+    );
+    assert_ne!(after, first, "a publication makes a new one");
+}
