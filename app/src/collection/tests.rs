@@ -107,26 +107,41 @@ fn collector(
 
 const LONG: Duration = Duration::from_secs(3600);
 
-#[tokio::test]
-async fn a_good_collection_publishes_the_snapshot_and_up() {
+/// Runs one full collection per inventory read; what each said, and what each published.
+async fn collections(
+    inventory: Vec<Result<Inventory, SourceError>>,
+    pool: Vec<Result<ResourcePoolRuntime, SourceError>>,
+    keep_for: Duration,
+) -> (Vec<Outcome>, Vec<Publication>) {
+    let count = inventory.len();
     let (sink, published) = recording_sink();
     let mut collector = collector(
-        inventory_source(vec![Ok(inventory(3))]),
-        resource_pool_source(vec![Ok(runtime())]),
+        inventory_source(inventory),
+        resource_pool_source(pool),
         sink,
-        LONG,
+        keep_for,
     );
 
-    let outcome = collector.collect().await;
+    let mut outcomes = Vec::new();
+    for _ in 0..count {
+        outcomes.push(collector.collect().await);
+    }
 
-    assert_eq!(
-        outcome,
-        Outcome {
-            inventory_read: true,
-            resource_pool_read: true
-        }
-    );
-    let published = published.lock().unwrap();
+    let published = published.lock().unwrap().clone();
+    (outcomes, published)
+}
+
+const BOTH_READ: Outcome = Outcome {
+    inventory_read: true,
+    resource_pool_read: true,
+};
+
+#[tokio::test]
+async fn a_good_collection_publishes_the_snapshot_and_up() {
+    let (outcomes, published) =
+        collections(vec![Ok(inventory(3))], vec![Ok(runtime())], LONG).await;
+
+    assert_eq!(outcomes, [BOTH_READ]);
     let snapshot = published[0].snapshot.as_deref().unwrap();
     assert_eq!(snapshot.hatchery.vm_count, 3);
     assert_eq!(snapshot.hatchery.allocated.vcpus, 6);
@@ -138,42 +153,18 @@ async fn a_good_collection_publishes_the_snapshot_and_up() {
 
 #[tokio::test]
 async fn a_failed_resource_pool_read_leaves_its_gauges_unknown_not_zero() {
-    let (sink, published) = recording_sink();
-    let mut collector = collector(
-        inventory_source(vec![Ok(inventory(1))]),
-        resource_pool_source(vec![Err(down())]),
-        sink,
-        LONG,
-    );
+    let (outcomes, published) = collections(vec![Ok(inventory(1))], vec![Err(down())], LONG).await;
 
-    let outcome = collector.collect().await;
-
-    assert_eq!(
-        outcome,
-        Outcome {
-            inventory_read: true,
-            resource_pool_read: false
-        }
-    );
-    let published = published.lock().unwrap();
+    assert!(outcomes[0].inventory_read && !outcomes[0].resource_pool_read);
     assert_eq!(published[0].snapshot.as_ref().unwrap().resource_pool, None);
     assert!(published[0].health.up);
 }
 
 #[tokio::test]
 async fn the_first_failed_collection_publishes_no_snapshot() {
-    let (sink, published) = recording_sink();
-    let mut collector = collector(
-        inventory_source(vec![Err(down())]),
-        resource_pool_source(vec![Ok(runtime())]),
-        sink,
-        LONG,
-    );
+    let (outcomes, published) = collections(vec![Err(down())], vec![Ok(runtime())], LONG).await;
 
-    let outcome = collector.collect().await;
-
-    assert!(!outcome.inventory_read);
-    let published = published.lock().unwrap();
+    assert!(!outcomes[0].inventory_read);
     assert_eq!(published[0].snapshot, None);
     assert!(!published[0].health.up);
     assert_eq!(published[0].health.last_success_unix_seconds, None);
@@ -181,18 +172,9 @@ async fn the_first_failed_collection_publishes_no_snapshot() {
 
 #[tokio::test]
 async fn a_failure_keeps_the_last_good_values_while_they_are_fresh() {
-    let (sink, published) = recording_sink();
-    let mut collector = collector(
-        inventory_source(vec![Ok(inventory(2)), Err(down())]),
-        resource_pool_source(vec![Ok(runtime()), Err(down())]),
-        sink,
-        LONG,
-    );
+    let reads = vec![Ok(inventory(2)), Err(down())];
+    let (_, published) = collections(reads, vec![Ok(runtime()), Err(down())], LONG).await;
 
-    collector.collect().await;
-    collector.collect().await;
-
-    let published = published.lock().unwrap();
     let (good, failed) = (&published[0], &published[1]);
     assert!(!failed.health.up);
     assert_eq!(failed.snapshot, good.snapshot);
@@ -204,38 +186,20 @@ async fn a_failure_keeps_the_last_good_values_while_they_are_fresh() {
 
 #[tokio::test]
 async fn a_failure_drops_the_last_good_values_once_stale() {
-    let (sink, published) = recording_sink();
-    let mut collector = collector(
-        inventory_source(vec![Ok(inventory(2)), Err(down())]),
-        resource_pool_source(vec![Ok(runtime()), Err(down())]),
-        sink,
-        Duration::ZERO,
-    );
+    let reads = vec![Ok(inventory(2)), Err(down())];
+    let (_, published) = collections(reads, vec![Ok(runtime()), Err(down())], Duration::ZERO).await;
 
-    collector.collect().await;
-    collector.collect().await;
-
-    let published = published.lock().unwrap();
     assert_eq!(published[1].snapshot, None);
     assert!(published[1].health.last_success_unix_seconds.is_some());
 }
 
 #[tokio::test]
 async fn a_kept_snapshot_takes_the_resource_pool_read_now() {
-    let (sink, published) = recording_sink();
     let mut later = runtime();
     later.cpu_mhz.usage = 99;
-    let mut collector = collector(
-        inventory_source(vec![Ok(inventory(2)), Err(down())]),
-        resource_pool_source(vec![Ok(runtime()), Ok(later)]),
-        sink,
-        LONG,
-    );
+    let reads = vec![Ok(inventory(2)), Err(down())];
+    let (_, published) = collections(reads, vec![Ok(runtime()), Ok(later)], LONG).await;
 
-    collector.collect().await;
-    collector.collect().await;
-
-    let published = published.lock().unwrap();
     let kept = published[1].snapshot.as_deref().unwrap();
     assert_eq!(kept.resource_pool, Some(later));
     assert_eq!(kept.hatchery.vm_count, 2);
@@ -254,13 +218,7 @@ async fn a_refresh_reads_the_inventory_alone_and_keeps_the_pool_reading() {
     collector.collect().await;
     let outcome = collector.refresh_inventory().await;
 
-    assert_eq!(
-        outcome,
-        Outcome {
-            inventory_read: true,
-            resource_pool_read: true
-        }
-    );
+    assert_eq!(outcome, BOTH_READ);
     let published = published.lock().unwrap();
     let refreshed = published[1].snapshot.as_deref().unwrap();
     assert_eq!(refreshed.hatchery.vm_count, 3);
@@ -294,29 +252,21 @@ async fn the_tracking_of_the_source_is_published() {
 
 #[tokio::test]
 async fn failures_are_counted_by_stage_and_reason() {
-    let (sink, published) = recording_sink();
-    let mut collector = collector(
-        inventory_source(vec![
-            Err(down()),
-            Err(fault("NotAuthenticated")),
-            Err(down()),
-            Ok(inventory(1)),
-        ]),
-        resource_pool_source(vec![
-            Err(down()),
-            Ok(runtime()),
-            Ok(runtime()),
-            Err(fault("ManagedObjectNotFound")),
-        ]),
-        sink,
-        LONG,
-    );
+    let reads = vec![
+        Err(down()),
+        Err(fault("NotAuthenticated")),
+        Err(down()),
+        Ok(inventory(1)),
+    ];
+    let pool = vec![
+        Err(down()),
+        Ok(runtime()),
+        Ok(runtime()),
+        Err(fault("ManagedObjectNotFound")),
+    ];
 
-    for _ in 0..4 {
-        collector.collect().await;
-    }
+    let (_, published) = collections(reads, pool, LONG).await;
 
-    let published = published.lock().unwrap();
     let failures = &published[3].health.failures;
     let count = |stage, reason: &str| failures.get(&(stage, reason.to_owned())).copied();
     assert_eq!(count(Stage::Inventory, "connect"), Some(2));
