@@ -85,7 +85,7 @@ pub enum VsphereError {
     BodyTooLarge { limit: u64 },
 
     #[error("malformed xml response")]
-    Xml(#[source] XmlError),
+    Xml(#[from] XmlError),
 
     #[error("unexpected answer to {method}: {detail}")]
     UnexpectedResponse {

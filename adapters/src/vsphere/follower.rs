@@ -24,7 +24,7 @@ use super::mirror::Mirror;
 use super::moref::Moref;
 use super::properties::{CONTAINER_VIEW, ObjectSpec};
 use super::state::State;
-use super::updates::UpdateSet;
+use super::updates::{ObjectUpdate, UpdateSet};
 use super::vim::Vim;
 
 /// How long one WaitForUpdatesEx may wait for a change: an idle exporter then exchanges
@@ -188,10 +188,15 @@ impl Follower {
     ) -> Result<(), Failure> {
         let mut mirror = Mirror::default();
         let mut wait = first_wait;
-        while let Some(set) = self.wait(subscription, wait).await? {
-            mirror
-                .apply(&set, &subscription.filter)
-                .map_err(Failure::Failed)?;
+        loop {
+            // Each VM goes into the mirror as the answer is read: the answer of a large
+            // inventory is never held whole.
+            let filter = &subscription.filter;
+            let apply = |from: Moref, update| mirror.apply_update(&from, filter, update).map(drop);
+            let Some(set) = self.wait(subscription, wait, apply).await? else {
+                break;
+            };
+
             subscription.version = Some(set.version);
             if !set.truncated {
                 break;
@@ -231,7 +236,13 @@ impl Follower {
             return Ok(subscription);
         }
 
-        if let Some(set) = self.wait(&subscription, max_wait).await? {
+        let mut updates = Vec::new();
+        let collect = |filter, update| {
+            updates.push((filter, update));
+            Ok(())
+        };
+        if let Some(set) = self.wait(&subscription, max_wait, collect).await? {
+            let set = set.with_updates(updates);
             self.feed
                 .apply(&set, &subscription.filter)
                 .map_err(Failure::Failed)?;
@@ -253,6 +264,7 @@ impl Follower {
         &self,
         subscription: &Subscription,
         max_wait: Duration,
+        on_update: impl FnMut(Moref, ObjectUpdate) -> Result<(), VsphereError>,
     ) -> Result<Option<UpdateSet>, Failure> {
         let seconds = max_wait.as_secs();
         let timeout = Duration::from_secs(seconds) + self.connection.request_timeout();
@@ -264,7 +276,7 @@ impl Follower {
         let version = subscription.version.as_deref();
         let collector = &subscription.collector;
         let answer = vim
-            .wait_for_updates(collector, version, seconds, MAX_OBJECT_UPDATES)
+            .wait_for_updates(collector, version, seconds, MAX_OBJECT_UPDATES, on_update)
             .await;
 
         let ours = [&subscription.view, collector, &subscription.filter];

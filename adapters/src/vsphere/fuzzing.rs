@@ -10,15 +10,15 @@ use super::datacenter::layout_from;
 use super::error::VsphereError;
 use super::inventory::virtual_machine;
 use super::mirror::Mirror;
-use super::properties::{RetrieveResult, parse_retrieve_result};
+use super::properties::{OBJECTS, RetrieveResult, object_record, page_token};
 use super::resource_pool::{default_pool, runtime_from};
-use super::updates::parse_update_set;
+use super::updates::{OBJECT_SETS, object_set_record, parse_update_set};
 use super::vim::ServiceContent;
-use super::xml::{Element, Envelope, parse_envelope};
+use super::xml::{Element, Envelope, Record, parse_envelope, read_envelope};
 
 /// The SOAP envelope: the local name of the answer's element, or the fault it holds.
 pub fn envelope(body: &[u8]) -> Result<String, VsphereError> {
-    response(body).map(|element| element.name)
+    response(body).map(|element| element.name.into_owned())
 }
 
 /// A `RetrieveServiceContent` answer: the API version the server announces.
@@ -51,26 +51,50 @@ pub fn default_resource_pool(body: &[u8]) -> Result<String, VsphereError> {
 }
 
 /// A `WaitForUpdatesEx` answer applied to an empty mirror, as the change feed applies
-/// its first answer, for the filter of its first `filterSet`: the VMs the mirror then
-/// holds, or `None` when the answer has no update set.
+/// its first answer (each update as it is read), for the filter of its first `filterSet`:
+/// the VMs the mirror then holds, or `None` when the answer has no update set.
 pub fn update_set(body: &[u8]) -> Result<Option<Vec<VirtualMachine>>, VsphereError> {
-    let Some(set) = parse_update_set(response(body)?)? else {
+    let mut mirror = Mirror::default();
+    let mut ours = None;
+    let response = with_records(body, OBJECT_SETS, |ancestors, object_set| {
+        let (filter, update) = object_set_record(ancestors, object_set)?;
+        let ours = ours.get_or_insert_with(|| filter.clone());
+        mirror.apply_update(&filter, ours, update).map(drop)
+    })?;
+
+    let Some(_set) = parse_update_set(response)? else {
         return Ok(None);
     };
-    let mut mirror = Mirror::default();
-    if let Some(first) = set.filters.first() {
-        mirror.apply(&set, &first.filter)?;
-    }
     Ok(Some(mirror.inventory().vms))
 }
 
+/// A `RetrievePropertiesEx` answer read as the adapter reads it, object by object.
 fn retrieve_result(body: &[u8]) -> Result<RetrieveResult, VsphereError> {
-    parse_retrieve_result("RetrievePropertiesEx", response(body)?)
+    let mut objects = Vec::new();
+    let response = with_records(body, OBJECTS, |_, element| {
+        objects.push(object_record("RetrievePropertiesEx", element)?);
+        Ok(())
+    })?;
+
+    let token = page_token(&response);
+    Ok(RetrieveResult { objects, token })
 }
 
 /// What the transport makes of a 200 answer: the element under `Body`, or its fault.
 fn response(body: &[u8]) -> Result<Element, VsphereError> {
-    match parse_envelope(body).map_err(VsphereError::Xml)? {
+    match parse_envelope(body)? {
+        Envelope::Fault(fault) => Err(VsphereError::Fault(fault)),
+        Envelope::Response(element) => Ok(element),
+    }
+}
+
+/// [`response`], each element of `record` handed to `on_record` as it is read.
+fn with_records(
+    body: &[u8],
+    record: Record,
+    on_record: impl FnMut(&[Element], Element) -> Result<(), VsphereError>,
+) -> Result<Element, VsphereError> {
+    match read_envelope(body, Some(record), on_record)? {
         Envelope::Fault(fault) => Err(VsphereError::Fault(fault)),
         Envelope::Response(element) => Ok(element),
     }

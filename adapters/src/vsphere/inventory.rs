@@ -29,46 +29,70 @@ pub(crate) const VM_PROPERTIES: PropertySpec = PropertySpec {
 pub(crate) const MAX_OBJECTS_PER_PAGE: u32 = 1000;
 
 /// Reads the VMs of `view` (a container view of `VirtualMachine`), following the tokens.
+/// Each VM is read as its part of the answer is: the answer is never held as a whole tree.
 pub(crate) async fn read_inventory(vim: &Vim<'_>, view: &Moref) -> Result<Inventory, VsphereError> {
     let object = ObjectSpec {
         obj: view,
         skip: true,
         select: &[CONTAINER_VIEW],
     };
-    let mut page = vim
-        .retrieve_properties(&[VM_PROPERTIES], object, Some(MAX_OBJECTS_PER_PAGE))
-        .await?;
+    let mut reader = VmReader::default();
 
-    let mut vms = Vec::new();
-    loop {
-        let token = page.token.take();
-        if let Err(error) = add_vms(&mut vms, page.objects) {
-            cancel(vim, token.as_deref()).await;
+    let mut token = vim
+        .retrieve_each(&[VM_PROPERTIES], object, Some(MAX_OBJECTS_PER_PAGE), |o| {
+            reader.add(&o);
+            Ok(())
+        })
+        .await?;
+    while let Some(current) = token {
+        if let Some(error) = reader.failure.take() {
+            cancel(vim, &current).await;
             return Err(error);
         }
-
-        let Some(token) = token else { break };
-        page = vim.continue_retrieve(&token).await?;
+        token = vim
+            .continue_each(&current, |o| {
+                reader.add(&o);
+                Ok(())
+            })
+            .await?;
     }
 
-    Ok(Inventory::new(vms))
+    reader.into_inventory()
+}
+
+/// The VMs read so far, and the first value that did not parse: the pages are still read
+/// to their end, for the token that frees the server's result set.
+#[derive(Debug, Default)]
+struct VmReader {
+    vms: Vec<VirtualMachine>,
+    failure: Option<VsphereError>,
+}
+
+impl VmReader {
+    fn add(&mut self, object: &ObjectContent) {
+        if self.failure.is_some() {
+            return;
+        }
+        match virtual_machine(object) {
+            Ok(Some(vm)) => self.vms.push(vm),
+            Ok(None) => {}
+            Err(error) => self.failure = Some(error),
+        }
+    }
+
+    fn into_inventory(self) -> Result<Inventory, VsphereError> {
+        match self.failure {
+            Some(error) => Err(error),
+            None => Ok(Inventory::new(self.vms)),
+        }
+    }
 }
 
 /// Frees the server-side result set of a collection we give up on.
-async fn cancel(vim: &Vim<'_>, token: Option<&str>) {
-    let Some(token) = token else { return };
+async fn cancel(vim: &Vim<'_>, token: &str) {
     if let Err(error) = vim.cancel_retrieve(token).await {
         debug!(error = %error, "cannot cancel the property collection");
     }
-}
-
-fn add_vms(vms: &mut Vec<VirtualMachine>, objects: Vec<ObjectContent>) -> Result<(), VsphereError> {
-    for object in objects {
-        if let Some(vm) = virtual_machine(&object)? {
-            vms.push(vm);
-        }
-    }
-    Ok(())
 }
 
 /// One VM, or `None` when none of its properties could be read (deleted while read).

@@ -10,7 +10,7 @@ use super::error::VsphereError;
 use super::inventory::virtual_machine;
 use super::moref::Moref;
 use super::properties::{DynamicProperty, ObjectContent};
-use super::updates::{ChangeOp, ObjectUpdate, PropertyChange, UpdateKind, UpdateSet};
+use super::updates::{ChangeOp, ObjectUpdate, UpdateKind, UpdateSet};
 use super::xml::Element;
 
 /// Every VM the feed has reported and not seen leave.
@@ -35,15 +35,26 @@ impl Mirror {
     pub fn apply(&mut self, set: &UpdateSet, filter: &Moref) -> Result<bool, VsphereError> {
         let mut changed = false;
         for filter_update in &set.filters {
-            if filter_update.filter != *filter {
-                debug!(filter = %filter_update.filter, "skipping updates of another filter");
-                continue;
-            }
             for update in &filter_update.objects {
-                changed |= self.apply_object(update)?;
+                changed |= self.apply_update(&filter_update.filter, filter, update.clone())?;
             }
         }
         Ok(changed)
+    }
+
+    /// Applies one update seen by the filter `from` if it is `ours`; says whether a VM
+    /// changed. Errors as [`Self::apply`].
+    pub fn apply_update(
+        &mut self,
+        from: &Moref,
+        ours: &Moref,
+        update: ObjectUpdate,
+    ) -> Result<bool, VsphereError> {
+        if from != ours {
+            debug!(filter = %from, "skipping an update of another filter");
+            return Ok(false);
+        }
+        self.apply_object(update)
     }
 
     /// The VMs, ordered by managed object id so that equal mirrors give equal inventories.
@@ -70,7 +81,7 @@ impl Mirror {
         self.vms.len()
     }
 
-    fn apply_object(&mut self, update: &ObjectUpdate) -> Result<bool, VsphereError> {
+    fn apply_object(&mut self, update: ObjectUpdate) -> Result<bool, VsphereError> {
         let id = &update.obj.value;
         let before = self.vms.get(id).and_then(|entry| entry.vm.clone());
 
@@ -93,7 +104,8 @@ impl Mirror {
 
         let vm = virtual_machine(&content).map_err(as_feed_error)?;
         let changed = before != vm;
-        self.vms.insert(id.clone(), Entry { content, vm });
+        self.vms
+            .insert(content.obj.value.clone(), Entry { content, vm });
         Ok(changed)
     }
 }
@@ -108,10 +120,10 @@ fn empty_content(obj: &Moref) -> ObjectContent {
 
 /// Applies each change, then forgets the properties that could not be read: their old
 /// value is no longer known to hold.
-fn change_properties(content: &mut ObjectContent, update: &ObjectUpdate) {
-    for change in &update.changes {
-        match value_after(change) {
-            Some(val) => set(content, &change.name, val),
+fn change_properties(content: &mut ObjectContent, update: ObjectUpdate) {
+    for change in update.changes {
+        match value_after(change.op, change.val) {
+            Some(val) => set(content, change.name, val),
             None => unset(content, &change.name),
         }
     }
@@ -119,26 +131,23 @@ fn change_properties(content: &mut ObjectContent, update: &ObjectUpdate) {
     for missing in &update.missing {
         unset(content, &missing.path);
     }
-    content.missing.clone_from(&update.missing);
+    content.missing = update.missing;
 }
 
-/// The value a property has after `change`; `None` for unset. The paths followed are
-/// scalars, so `add` (of an array element) is read as an assignment should it come.
-fn value_after(change: &PropertyChange) -> Option<&Element> {
-    match change.op {
-        ChangeOp::Assign | ChangeOp::Add => change.val.as_ref(),
+/// The value a property has after a change of `op`; `None` for unset. The paths followed
+/// are scalars, so `add` (of an array element) is read as an assignment should it come.
+fn value_after(op: ChangeOp, val: Option<Element>) -> Option<Element> {
+    match op {
+        ChangeOp::Assign | ChangeOp::Add => val,
         ChangeOp::Remove | ChangeOp::IndirectRemove => None,
     }
 }
 
-fn set(content: &mut ObjectContent, name: &str, val: &Element) {
+fn set(content: &mut ObjectContent, name: String, val: Element) {
     let existing = content.properties.iter_mut().find(|p| p.name == name);
     match existing {
-        Some(property) => property.val.clone_from(val),
-        None => content.properties.push(DynamicProperty {
-            name: name.to_owned(),
-            val: val.clone(),
-        }),
+        Some(property) => property.val = val,
+        None => content.properties.push(DynamicProperty { name, val }),
     }
 }
 

@@ -6,7 +6,7 @@ use tracing::debug;
 use super::error::{SoapFault, VsphereError};
 use super::moref::Moref;
 use super::request::SoapRequest;
-use super::xml::Element;
+use super::xml::{Element, Record};
 
 /// `PropertySpec`: which properties to read of the objects of one type.
 #[derive(Debug, Clone, Copy)]
@@ -166,28 +166,52 @@ pub(crate) struct MissingProperty {
     pub fault: String,
 }
 
+/// The objects of a `RetrievePropertiesEx` answer, under `returnval`, read one by one.
+pub(crate) const OBJECTS: Record = Record {
+    name: "objects",
+    depth: 4,
+};
+
 /// Reads `<returnval>` of `RetrievePropertiesExResponse` or
-/// `ContinueRetrievePropertiesExResponse`; an absent `returnval` is an empty result.
+/// `ContinueRetrievePropertiesExResponse` whole; an absent `returnval` is an empty result.
+#[cfg(test)]
 pub(crate) fn parse_retrieve_result(
     method: &'static str,
     mut response: Element,
 ) -> Result<RetrieveResult, VsphereError> {
+    let token = page_token(&response);
     let Some(returnval) = response.take_child("returnval") else {
         return Ok(RetrieveResult::default());
     };
 
-    let token = returnval.child_text("token").map(str::to_owned);
     let objects = returnval
         .children
         .into_iter()
-        .filter(|child| child.name == "objects")
-        .map(|objects| object_content(method, objects))
+        .filter(|child| child.name == OBJECTS.name)
+        .map(|objects| object_record(method, objects))
         .collect::<Result<_, _>>()?;
+    Ok(RetrieveResult { objects, token })
+}
 
-    let result = RetrieveResult { objects, token };
-    match lost_session(&result) {
+/// The token of the next page, in what is left of an answer once its objects are read.
+pub(crate) fn page_token(response: &Element) -> Option<String> {
+    let returnval = response.child("returnval")?;
+    returnval.child_text("token").map(str::to_owned)
+}
+
+/// Reads one `objects` of an answer to `method`. A property reported NotAuthenticated
+/// ends the read: RetrievePropertiesEx is allowed without a session, and after the session
+/// expired vCenter answers 200 with `NotAuthenticated` in `missingSet` instead of a fault.
+/// With a valid session a property is never `NotAuthenticated` (lacking rights is
+/// `NoPermission`), so one such entry means the session is gone.
+pub(crate) fn object_record(
+    method: &'static str,
+    objects: Element,
+) -> Result<ObjectContent, VsphereError> {
+    let content = object_content(method, objects)?;
+    match lost_session(&content) {
         Some(fault) => Err(VsphereError::Fault(fault)),
-        None => Ok(result),
+        None => Ok(content),
     }
 }
 
@@ -203,7 +227,7 @@ fn object_content(method: &'static str, objects: Element) -> Result<ObjectConten
         missing: Vec::new(),
     };
     for child in objects.children {
-        match child.name.as_str() {
+        match child.name.as_ref() {
             "propSet" => content.properties.push(dynamic_property(method, child)?),
             "missingSet" => content.missing.push(missing_property(&child)),
             _ => {}
@@ -216,7 +240,7 @@ fn dynamic_property(
     method: &'static str,
     mut prop: Element,
 ) -> Result<DynamicProperty, VsphereError> {
-    let name = prop.child_text("name").map(str::to_owned);
+    let name = prop.take_child("name").map(|name| name.text);
     let val = prop.take_child("val");
     match (name, val) {
         (Some(name), Some(val)) => Ok(DynamicProperty { name, val }),
@@ -232,7 +256,7 @@ pub(crate) fn missing_property(missing: &Element) -> MissingProperty {
     let fault = missing
         .child("fault")
         .and_then(|wrapper| wrapper.child("fault"))
-        .and_then(|fault| fault.xsi_type.clone());
+        .and_then(|fault| fault.xsi_type.as_deref().map(str::to_owned));
 
     MissingProperty {
         path: missing.child_text("path").unwrap_or_default().to_owned(),
@@ -240,15 +264,11 @@ pub(crate) fn missing_property(missing: &Element) -> MissingProperty {
     }
 }
 
-/// RetrievePropertiesEx is allowed without a session: after the session expired, vCenter
-/// answers 200 with `NotAuthenticated` in `missingSet` instead of a fault. With a valid
-/// session a property is never `NotAuthenticated` (lacking rights is `NoPermission`), so
-/// one such entry means the session is gone.
-fn lost_session(result: &RetrieveResult) -> Option<SoapFault> {
-    let lost = result
-        .objects
+/// Whether the collector reported a property of `object` NotAuthenticated.
+fn lost_session(object: &ObjectContent) -> Option<SoapFault> {
+    let lost = object
+        .missing
         .iter()
-        .flat_map(|object| &object.missing)
         .any(|missing| missing.fault == "NotAuthenticated");
     if !lost {
         return None;

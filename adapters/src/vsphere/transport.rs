@@ -11,7 +11,7 @@ use super::config::VsphereConfig;
 use super::error::VsphereError;
 use super::request::SoapRequest;
 use super::tls::{self, Trust};
-use super::xml::{Element, Envelope, parse_envelope};
+use super::xml::{Element, Envelope, Record, read_envelope};
 
 /// The cookie vCenter keys its sessions on; no SOAP header is used with vim25.
 const SESSION_COOKIE: &str = "vmware_soap_session";
@@ -81,10 +81,28 @@ impl SoapTransport {
         cookie: Option<&str>,
         timeout: Option<Duration>,
     ) -> Result<SoapReply, VsphereError> {
+        let call = Call {
+            api_version,
+            cookie,
+            timeout,
+        };
+        self.call_with_records(request, call, None, |_, _| Ok(()))
+            .await
+    }
+
+    /// [`Self::call_within`], handing each element of `record` to `on_record` as the
+    /// answer is read (see [`read_envelope`]); the reply holds the rest.
+    pub async fn call_with_records(
+        &self,
+        request: SoapRequest,
+        call: Call<'_>,
+        record: Option<Record>,
+        on_record: impl FnMut(&[Element], Element) -> Result<(), VsphereError>,
+    ) -> Result<SoapReply, VsphereError> {
         let method = request.method();
         let started = Instant::now();
 
-        let result = self.exchange(request, api_version, cookie, timeout).await;
+        let result = self.exchange(request, call, record, on_record).await;
 
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match &result {
@@ -97,30 +115,30 @@ impl SoapTransport {
     async fn exchange(
         &self,
         request: SoapRequest,
-        api_version: &str,
-        cookie: Option<&str>,
-        timeout: Option<Duration>,
+        call: Call<'_>,
+        record: Option<Record>,
+        on_record: impl FnMut(&[Element], Element) -> Result<(), VsphereError>,
     ) -> Result<SoapReply, VsphereError> {
-        let response = self.post(request, api_version, cookie, timeout).await?;
+        let response = self.post(request, call).await?;
         let status = response.status();
         let session_cookie = session_cookie(response.headers());
 
         let body = read_capped(response, self.max_response_bytes).await?;
 
-        let response = answer(status, parse_envelope(&body))?;
+        let envelope = read_envelope(&body, record, on_record);
+        let response = answer(status, envelope)?;
         Ok(SoapReply {
             response,
             session_cookie,
         })
     }
 
-    async fn post(
-        &self,
-        request: SoapRequest,
-        api_version: &str,
-        cookie: Option<&str>,
-        timeout: Option<Duration>,
-    ) -> Result<Response, VsphereError> {
+    async fn post(&self, request: SoapRequest, call: Call<'_>) -> Result<Response, VsphereError> {
+        let Call {
+            api_version,
+            cookie,
+            timeout,
+        } = call;
         let mut builder = self
             .http
             .post(self.url.clone())
@@ -146,15 +164,29 @@ impl SoapTransport {
     }
 }
 
+/// What goes with a request besides its body.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Call<'a> {
+    /// Sent in `SOAPAction` (`urn:vim25/6.5`).
+    pub api_version: &'a str,
+    pub cookie: Option<&'a str>,
+    /// Replaces the configured request timeout when set.
+    pub timeout: Option<Duration>,
+}
+
 /// vCenter answers faults with status 500, but a fault is a fault whatever the status.
+/// An answer that is not SOAP says no more than its status; what a record said against
+/// the answer is said as it is.
 fn answer(
     status: StatusCode,
-    envelope: Result<Envelope, super::xml::XmlError>,
+    envelope: Result<Envelope, VsphereError>,
 ) -> Result<Element, VsphereError> {
     match envelope {
         Ok(Envelope::Fault(fault)) => Err(VsphereError::Fault(fault)),
         Ok(Envelope::Response(response)) if status == StatusCode::OK => Ok(response),
-        Err(error) if status == StatusCode::OK => Err(VsphereError::Xml(error)),
+        Err(error) if status == StatusCode::OK || !matches!(error, VsphereError::Xml(_)) => {
+            Err(error)
+        }
         _ => Err(VsphereError::HttpStatus {
             status: status.as_u16(),
         }),
@@ -269,7 +301,7 @@ mod tests {
     fn a_500_without_a_fault_is_an_http_error() {
         let error = answer(
             StatusCode::INTERNAL_SERVER_ERROR,
-            parse_envelope(b"<html>oops</html>"),
+            read_envelope(b"<html>oops</html>", None, |_, _| Ok(())),
         );
 
         assert!(matches!(
@@ -286,7 +318,10 @@ mod tests {
             "</s:Fault></s:Body></s:Envelope>"
         );
 
-        let error = answer(StatusCode::OK, parse_envelope(body.as_bytes()));
+        let error = answer(
+            StatusCode::OK,
+            read_envelope(body.as_bytes(), None, |_, _| Ok(())),
+        );
 
         let error = error.expect_err("a fault");
         assert_eq!(error.reason(), "ServerFaultCode");

@@ -5,9 +5,16 @@ use tracing::debug;
 use super::error::{SoapFault, VsphereError};
 use super::moref::Moref;
 use super::properties::{MissingProperty, missing_property};
-use super::xml::Element;
+use super::xml::{Element, Record};
 
 const METHOD: &str = "WaitForUpdatesEx";
+
+/// The object updates of a `WaitForUpdatesEx` answer, under `returnval` and `filterSet`,
+/// read one by one.
+pub(crate) const OBJECT_SETS: Record = Record {
+    name: "objectSet",
+    depth: 5,
+};
 
 /// `UpdateSet`: what changed since the version sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +73,39 @@ pub(crate) struct PropertyChange {
     pub val: Option<Element>,
 }
 
+impl UpdateSet {
+    /// Puts back, in their order, the updates handed over one by one while the answer
+    /// was read: they replace the (then empty) object lists of its filter sets.
+    pub fn with_updates(mut self, updates: Vec<(Moref, ObjectUpdate)>) -> Self {
+        self.filters.clear();
+        for (filter, update) in updates {
+            match self.filters.last_mut() {
+                Some(last) if last.filter == filter => last.objects.push(update),
+                _ => self.filters.push(FilterUpdate {
+                    filter,
+                    objects: vec![update],
+                }),
+            }
+        }
+        self
+    }
+}
+
+/// Reads one `objectSet` of an answer, with the filter of the `filterSet` holding it
+/// (`ancestors[4]`), whose `filter` comes before its objects.
+pub(crate) fn object_set_record(
+    ancestors: &[Element],
+    object_set: Element,
+) -> Result<(Moref, ObjectUpdate), VsphereError> {
+    let filter = ancestors
+        .get(OBJECT_SETS.depth - 1)
+        .and_then(|filter_set| filter_set.child("filter"))
+        .and_then(Element::moref)
+        .ok_or_else(|| VsphereError::unexpected(METHOD, "objectSet before its filter"))?;
+
+    Ok((filter, object_update(object_set)?))
+}
+
 /// Reads `WaitForUpdatesExResponse`; `None` when it has no `returnval` (the wait ended
 /// without any change).
 pub(crate) fn parse_update_set(mut response: Element) -> Result<Option<UpdateSet>, VsphereError> {
@@ -105,7 +145,7 @@ fn filter_update(filter_set: Element) -> Result<FilterUpdate, VsphereError> {
 
     let mut objects = Vec::new();
     for child in filter_set.children {
-        match child.name.as_str() {
+        match child.name.as_ref() {
             "objectSet" => objects.push(object_update(child)?),
             "missingSet" => missing_object(&child)?,
             _ => {}
@@ -134,7 +174,7 @@ fn object_update(object_set: Element) -> Result<ObjectUpdate, VsphereError> {
         missing: Vec::new(),
     };
     for child in object_set.children {
-        match child.name.as_str() {
+        match child.name.as_ref() {
             "changeSet" => update.changes.push(property_change(child)?),
             "missingSet" => update.missing.push(missing_property(&child)),
             _ => {}
@@ -146,11 +186,11 @@ fn object_update(object_set: Element) -> Result<ObjectUpdate, VsphereError> {
 }
 
 fn property_change(mut change: Element) -> Result<PropertyChange, VsphereError> {
-    let name = change
-        .child_text("name")
+    let mut name = change
+        .take_child("name")
         .ok_or_else(|| VsphereError::unexpected(METHOD, "changeSet without name"))?
-        .trim()
-        .to_owned();
+        .text;
+    trim_in_place(&mut name);
     let op = match change.child_text("op").map(str::trim) {
         Some("add") => ChangeOp::Add,
         Some("remove") => ChangeOp::Remove,
@@ -193,6 +233,14 @@ fn lost_session(missing: &[MissingProperty]) -> Result<(), VsphereError> {
         "NotAuthenticated",
         "properties reported NotAuthenticated by the change feed",
     )))
+}
+
+/// Trims without a new allocation: a trimmed name is almost always the name itself.
+fn trim_in_place(text: &mut String) {
+    let trimmed = text.trim();
+    if trimmed.len() != text.len() {
+        *text = trimmed.to_owned();
+    }
 }
 
 fn unknown(what: &str, value: Option<&str>) -> VsphereError {

@@ -6,13 +6,13 @@ use super::config::Password;
 use super::error::VsphereError;
 use super::moref::Moref;
 use super::properties::{
-    ObjectSpec, PropertySpec, RetrieveResult, create_filter_request, parse_retrieve_result,
-    retrieve_request,
+    OBJECTS, ObjectContent, ObjectSpec, PropertySpec, RetrieveResult, create_filter_request,
+    object_record, page_token, retrieve_request,
 };
 use super::request::SoapRequest;
-use super::transport::SoapTransport;
-use super::updates::{UpdateSet, parse_update_set};
-use super::xml::Element;
+use super::transport::{Call, SoapTransport};
+use super::updates::{OBJECT_SETS, ObjectUpdate, UpdateSet, object_set_record, parse_update_set};
+use super::xml::{Element, Record};
 
 /// The API version sent before the server has told its own: every vCenter still
 /// supported knows 6.5, and vcsim announces it.
@@ -165,28 +165,63 @@ impl<'a> Vim<'a> {
         returned_moref("FindByInventoryPath", &response)
     }
 
+    /// `RetrievePropertiesEx` of a small set of objects, in one answer or more.
     pub async fn retrieve_properties(
         &self,
         properties: &[PropertySpec],
         object: ObjectSpec<'_>,
         max_objects: Option<u32>,
     ) -> Result<RetrieveResult, VsphereError> {
+        let mut objects = Vec::new();
+        let collect = |object| {
+            objects.push(object);
+            Ok(())
+        };
+        let token = self
+            .retrieve_each(properties, object, max_objects, collect)
+            .await?;
+        Ok(RetrieveResult { objects, token })
+    }
+
+    /// `RetrievePropertiesEx`, each object handed to `on_object` as the answer is read;
+    /// returns the token of the next page.
+    pub async fn retrieve_each(
+        &self,
+        properties: &[PropertySpec],
+        object: ObjectSpec<'_>,
+        max_objects: Option<u32>,
+        on_object: impl FnMut(ObjectContent) -> Result<(), VsphereError>,
+    ) -> Result<Option<String>, VsphereError> {
         let collector = &self.content.property_collector;
         let request = retrieve_request(collector, properties, object, max_objects);
 
-        let response = self.call(request).await?;
-
-        parse_retrieve_result("RetrievePropertiesEx", response)
+        self.page("RetrievePropertiesEx", request, on_object).await
     }
 
-    pub async fn continue_retrieve(&self, token: &str) -> Result<RetrieveResult, VsphereError> {
+    /// `ContinueRetrievePropertiesEx`: the next page, read as [`Self::retrieve_each`] does.
+    pub async fn continue_each(
+        &self,
+        token: &str,
+        on_object: impl FnMut(ObjectContent) -> Result<(), VsphereError>,
+    ) -> Result<Option<String>, VsphereError> {
         const METHOD: &str = "ContinueRetrievePropertiesEx";
         let mut request = SoapRequest::new(METHOD, &self.content.property_collector);
         request.text("token", token);
 
-        let response = self.call(request).await?;
+        self.page(METHOD, request, on_object).await
+    }
 
-        parse_retrieve_result(METHOD, response)
+    async fn page(
+        &self,
+        method: &'static str,
+        request: SoapRequest,
+        mut on_object: impl FnMut(ObjectContent) -> Result<(), VsphereError>,
+    ) -> Result<Option<String>, VsphereError> {
+        let on_record = |_: &[Element], objects| on_object(object_record(method, objects)?);
+
+        let response = self.call_with_records(request, OBJECTS, on_record).await?;
+
+        Ok(page_token(&response))
     }
 
     pub async fn cancel_retrieve(&self, token: &str) -> Result<(), VsphereError> {
@@ -227,13 +262,16 @@ impl<'a> Vim<'a> {
     }
 
     /// `WaitForUpdatesEx`: the changes since `version` (everything when `None`), or `None`
-    /// when `max_wait_seconds` passed without any. The HTTP timeout must exceed the wait.
+    /// when `max_wait_seconds` passed without any. Each object update is handed to
+    /// `on_update` with its filter as the answer is read: the set returned holds the rest
+    /// (version, truncated). The HTTP timeout must exceed the wait.
     pub async fn wait_for_updates(
         &self,
         collector: &Moref,
         version: Option<&str>,
         max_wait_seconds: u64,
         max_object_updates: u32,
+        mut on_update: impl FnMut(Moref, ObjectUpdate) -> Result<(), VsphereError>,
     ) -> Result<Option<UpdateSet>, VsphereError> {
         let mut request = SoapRequest::new("WaitForUpdatesEx", collector);
         if let Some(version) = version {
@@ -244,8 +282,14 @@ impl<'a> Vim<'a> {
             .text("maxWaitSeconds", &max_wait_seconds.to_string())
             .text("maxObjectUpdates", &max_object_updates.to_string())
             .close("options");
+        let on_record = |ancestors: &[Element], object_set| {
+            let (filter, update) = object_set_record(ancestors, object_set)?;
+            on_update(filter, update)
+        };
 
-        let response = self.call(request).await?;
+        let response = self
+            .call_with_records(request, OBJECT_SETS, on_record)
+            .await?;
 
         parse_update_set(response)
     }
@@ -266,10 +310,34 @@ impl<'a> Vim<'a> {
 
     async fn call(&self, request: SoapRequest) -> Result<Element, VsphereError> {
         let method = request.method();
-        let api_version = &self.content.api_version;
         let reply = self
             .transport
-            .call_within(request, api_version, self.cookie, self.timeout)
+            .call_within(
+                request,
+                &self.content.api_version,
+                self.cookie,
+                self.timeout,
+            )
+            .await?;
+        expect_response(method, reply.response)
+    }
+
+    /// [`Self::call`], each element of `record` handed to `on_record` as it is read.
+    async fn call_with_records(
+        &self,
+        request: SoapRequest,
+        record: Record,
+        on_record: impl FnMut(&[Element], Element) -> Result<(), VsphereError>,
+    ) -> Result<Element, VsphereError> {
+        let method = request.method();
+        let call = Call {
+            api_version: &self.content.api_version,
+            cookie: self.cookie,
+            timeout: self.timeout,
+        };
+        let reply = self
+            .transport
+            .call_with_records(request, call, Some(record), on_record)
             .await?;
         expect_response(method, reply.response)
     }

@@ -1,16 +1,23 @@
-//! Reads SOAP answers into a small element tree with quick-xml's namespace-aware reader.
+//! Reads SOAP answers into a small element tree with quick-xml.
 //!
 //! The tree keeps what vim25 decoding needs: local names, the `type` attribute of managed
 //! object references, `xsi:type` (resolved by namespace URI, whatever its prefix) and
 //! text with every entity decoded. Comments, processing instructions and other
 //! attributes are dropped.
+//!
+//! The answers that carry an inventory are large (about 1.4 kB a VM, 200,000 elements for
+//! 10,000 VMs), so their bulk is not kept: each element named by a [`Record`] is handed
+//! over as soon as it ends and the tree keeps only the rest. Names and types that vim25
+//! answers repeat are borrowed from a table rather than allocated.
+
+use std::borrow::Cow;
 
 use quick_xml::encoding::EncodingError;
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::attributes::AttrError;
 use quick_xml::events::{BytesRef, BytesStart, Event};
-use quick_xml::name::{Namespace, ResolveResult};
-use quick_xml::{NsReader, XmlVersion};
+use quick_xml::name::PrefixDeclaration;
+use quick_xml::{Reader, XmlVersion};
 
 use super::error::SoapFault;
 use super::moref::Moref;
@@ -21,6 +28,41 @@ const XML_SCHEMA_INSTANCE: &[u8] = b"http://www.w3.org/2001/XMLSchema-instance";
 /// vim25 answers nest about ten deep; the bound keeps a hostile document from building a
 /// tree whose recursive drop would overflow the stack.
 const MAX_DEPTH: usize = 64;
+
+/// Element names, `xsi:type` local parts and managed object types that fill inventory
+/// answers, the most frequent first; any other is allocated.
+const WELL_KNOWN: &[&str] = &[
+    "name",
+    "val",
+    "propSet",
+    "changeSet",
+    "op",
+    "obj",
+    "objects",
+    "objectSet",
+    "kind",
+    "string",
+    "int",
+    "boolean",
+    "VirtualMachine",
+    "VirtualMachinePowerState",
+    "long",
+    "missingSet",
+    "path",
+    "fault",
+    "returnval",
+    "token",
+    "version",
+    "truncated",
+    "filterSet",
+    "filter",
+    "Envelope",
+    "Body",
+    "PropertyFilter",
+    "ResourcePool",
+    "ResourcePoolRuntimeInfo",
+    "ResourcePoolResourceUsage",
+];
 
 /// Why an answer could not be read as XML, or not as a SOAP envelope.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +81,8 @@ pub enum XmlError {
     Empty,
     #[error("elements nested deeper than {MAX_DEPTH}")]
     TooDeep,
+    #[error("more than {MAX_DECLARATIONS} namespace declarations on one element")]
+    TooManyDeclarations,
     #[error("unknown entity &{0};")]
     UnknownEntity(String),
     #[error("not a soap envelope: {0}")]
@@ -55,13 +99,13 @@ impl From<EncodingError> for XmlError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Element {
     /// The local name, without prefix.
-    pub name: String,
+    pub name: Cow<'static, str>,
     /// The element is in the SOAP envelope namespace (`Envelope`, `Body`, `Fault`).
     pub soap: bool,
     /// The local part of `xsi:type` (`int` for `xsd:int`, `NotAuthenticated`).
-    pub xsi_type: Option<String>,
+    pub xsi_type: Option<Cow<'static, str>>,
     /// The unqualified `type` attribute, which managed object references carry.
-    pub type_attr: Option<String>,
+    pub type_attr: Option<Cow<'static, str>>,
     pub text: String,
     pub children: Vec<Element>,
 }
@@ -86,6 +130,10 @@ impl Element {
         let kind = self.type_attr.as_deref()?;
         Some(Moref::new(kind, self.text.trim()))
     }
+
+    fn is_soap(&self, name: &str) -> bool {
+        self.soap && self.name == name
+    }
 }
 
 /// The content of a SOAP `Body`: an answer or a fault.
@@ -95,17 +143,279 @@ pub(crate) enum Envelope {
     Fault(SoapFault),
 }
 
+/// Elements of an answer handed over one by one as they end: those named `name` at
+/// `depth` (the envelope at 0, so 3 for `returnval`) inside a SOAP answer, not a fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Record {
+    pub name: &'static str,
+    pub depth: usize,
+}
+
 /// Reads a SOAP envelope, prefixed (`soapenv:Envelope`) or not.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn parse_envelope(bytes: &[u8]) -> Result<Envelope, XmlError> {
-    let root = parse_document(bytes)?;
-    if !(root.soap && root.name == "Envelope") {
+    read_envelope(bytes, None, |_, _| Ok::<_, XmlError>(()))
+}
+
+/// Reads a SOAP envelope, giving each element of `record` to `on_record` with its open
+/// ancestors (the envelope first) instead of keeping it in the tree. Records already
+/// given stay given when a later part of the document turns out broken.
+pub(crate) fn read_envelope<E: From<XmlError>>(
+    bytes: &[u8],
+    record: Option<Record>,
+    on_record: impl FnMut(&[Element], Element) -> Result<(), E>,
+) -> Result<Envelope, E> {
+    let root = read_document(bytes, record, on_record)?;
+    Ok(envelope(root)?)
+}
+
+/// Reads a whole document into a tree; content after the root element is ignored.
+#[cfg(test)]
+pub(crate) fn parse_document(bytes: &[u8]) -> Result<Element, XmlError> {
+    read_document(bytes, None, |_, _| Ok::<_, XmlError>(()))
+}
+
+fn read_document<E: From<XmlError>>(
+    bytes: &[u8],
+    record: Option<Record>,
+    mut on_record: impl FnMut(&[Element], Element) -> Result<(), E>,
+) -> Result<Element, E> {
+    let mut reader = Reader::from_reader(bytes);
+    let mut namespaces = Namespaces::default();
+    let mut text = PendingText::default();
+    let mut open: Vec<Element> = Vec::new();
+
+    loop {
+        let closed = match reader.read_event().map_err(XmlError::from)? {
+            Event::Start(start) => {
+                if open.len() >= MAX_DEPTH {
+                    return Err(XmlError::TooDeep.into());
+                }
+                text.flush(open.last_mut())?;
+                let element = namespaces.element(&start, open.len())?;
+                open.push(element);
+                None
+            }
+            Event::Empty(start) => {
+                text.flush(open.last_mut())?;
+                let element = namespaces.element(&start, open.len())?;
+                namespaces.close(open.len());
+                Some(element)
+            }
+            // quick-xml has checked that the end tag matches the open one.
+            Event::End(_) => {
+                let mut element = open.pop();
+                text.flush(element.as_mut())?;
+                namespaces.close(open.len());
+                element
+            }
+            Event::Text(raw) => text.push_raw(&raw),
+            Event::CData(raw) => text.push_raw(&raw),
+            Event::GeneralRef(reference) => text.push_reference(&reference)?,
+            Event::Eof => return Err(end_of_input(&open).into()),
+            _ => None,
+        };
+
+        let Some(closed) = closed else { continue };
+        if record.is_some_and(|record| is_record(&open, &closed, record)) {
+            on_record(&open, closed)?;
+        } else if let Some(root) = attach(&mut open, closed) {
+            return Ok(root);
+        }
+    }
+}
+
+/// The text of the innermost open element, kept as bytes until a child starts or the
+/// element ends, then decoded at once: an annotation comes in dozens of pieces, as the
+/// reader stops at each entity, and some servers write each JSON quote as `&#34;`.
+#[derive(Debug, Default)]
+struct PendingText {
+    bytes: Vec<u8>,
+}
+
+impl PendingText {
+    /// Appends raw text, its line ends normalized as XML 1.0 says (`\r\n` and `\r` are
+    /// `\n`); not a character reference's, which stays as written.
+    fn push_raw(&mut self, raw: &[u8]) -> Option<Element> {
+        if !raw.contains(&b'\r') {
+            self.bytes.extend_from_slice(raw);
+            return None;
+        }
+
+        let mut rest = raw;
+        while let Some(at) = rest.iter().position(|&byte| byte == b'\r') {
+            self.bytes.extend_from_slice(&rest[..at]);
+            self.bytes.push(b'\n');
+            let skip = if rest.get(at + 1) == Some(&b'\n') {
+                2
+            } else {
+                1
+            };
+            rest = &rest[at + skip..];
+        }
+        self.bytes.extend_from_slice(rest);
+        None
+    }
+
+    /// Appends what a reference stands for.
+    fn push_reference(&mut self, reference: &BytesRef<'_>) -> Result<Option<Element>, XmlError> {
+        if let Some(character) = reference.resolve_char_ref()? {
+            let mut utf8 = [0; 4];
+            self.bytes
+                .extend_from_slice(character.encode_utf8(&mut utf8).as_bytes());
+            return Ok(None);
+        }
+
+        let name = reference.decode()?;
+        let value = resolve_predefined_entity(&name)
+            .ok_or_else(|| XmlError::UnknownEntity(name.clone().into_owned()))?;
+        self.bytes.extend_from_slice(value.as_bytes());
+        Ok(None)
+    }
+
+    /// Decodes the text gathered into `element`'s; text outside any element (whitespace
+    /// around the root) is dropped.
+    fn flush(&mut self, element: Option<&mut Element>) -> Result<(), XmlError> {
+        if self.bytes.is_empty() {
+            return Ok(());
+        }
+
+        let decoded = std::str::from_utf8(&self.bytes).map_err(EncodingError::from);
+        if let Some(element) = element {
+            element.text.push_str(decoded?);
+        }
+        self.bytes.clear();
+        Ok(())
+    }
+}
+
+/// A namespace the decoding tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Uri {
+    SoapEnvelope,
+    SchemaInstance,
+    Other,
+}
+
+impl Uri {
+    fn of(uri: &[u8]) -> Self {
+        match uri {
+            SOAP_ENVELOPE => Uri::SoapEnvelope,
+            XML_SCHEMA_INSTANCE => Uri::SchemaInstance,
+            _ => Uri::Other,
+        }
+    }
+}
+
+/// The prefixes in scope and what they are bound to. quick-xml's `NsReader` would do it,
+/// but at the cost of reading every element's attributes twice, a third of the parse.
+#[derive(Debug, Default)]
+struct Namespaces {
+    /// The bound prefixes, end to end (empty for the default namespace).
+    prefixes: Vec<u8>,
+    bindings: Vec<Binding>,
+}
+
+#[derive(Debug)]
+struct Binding {
+    /// Depth of the element that declared it: it ends with that element.
+    depth: usize,
+    prefix: std::ops::Range<usize>,
+    uri: Uri,
+}
+
+/// A bound on the declarations of one element, which are looked through for each name.
+const MAX_DECLARATIONS: usize = 32;
+
+impl Namespaces {
+    /// Reads the element that starts with `start` at `depth`, after the declarations it
+    /// makes, which may bind its own prefix.
+    fn element(&mut self, start: &BytesStart<'_>, depth: usize) -> Result<Element, XmlError> {
+        let mut element = Element {
+            name: well_known(start.local_name().as_ref()),
+            ..Element::default()
+        };
+        let mut declarations = 0;
+        let mut prefixed_type = None;
+
+        for attribute in start.attributes() {
+            let attribute = attribute?;
+            let key = attribute.key;
+            if let Some(declaration) = key.as_namespace_binding() {
+                declarations += 1;
+                if declarations > MAX_DECLARATIONS {
+                    return Err(XmlError::TooManyDeclarations);
+                }
+                let prefix = match declaration {
+                    PrefixDeclaration::Default => &[][..],
+                    PrefixDeclaration::Named(prefix) => prefix,
+                };
+                let uri = attribute.normalized_value(XmlVersion::Implicit1_0)?;
+                self.bind(depth, prefix, Uri::of(uri.as_bytes()));
+            } else if key.local_name().as_ref() == b"type" {
+                let value = attribute.normalized_value(XmlVersion::Implicit1_0)?;
+                match key.prefix() {
+                    None => element.type_attr = Some(well_known(value.as_bytes())),
+                    Some(prefix) => prefixed_type = Some((prefix, value)),
+                }
+            }
+        }
+
+        let prefix = start.name().prefix();
+        element.soap =
+            self.resolve(prefix.as_ref().map_or(&[][..], AsRef::as_ref)) == Some(Uri::SoapEnvelope);
+        if let Some((prefix, value)) = prefixed_type {
+            if self.resolve(prefix.as_ref()) == Some(Uri::SchemaInstance) {
+                element.xsi_type = Some(well_known(local_part(&value).as_bytes()));
+            }
+        }
+        Ok(element)
+    }
+
+    fn bind(&mut self, depth: usize, prefix: &[u8], uri: Uri) {
+        let start = self.prefixes.len();
+        self.prefixes.extend_from_slice(prefix);
+        let prefix = start..self.prefixes.len();
+        self.bindings.push(Binding { depth, prefix, uri });
+    }
+
+    /// The element at `depth` ended: so did its declarations.
+    fn close(&mut self, depth: usize) {
+        while self.bindings.last().is_some_and(|b| b.depth >= depth) {
+            if let Some(binding) = self.bindings.pop() {
+                self.prefixes.truncate(binding.prefix.start);
+            }
+        }
+    }
+
+    /// What `prefix` (empty: the default namespace) is bound to; `None` when unbound.
+    fn resolve(&self, prefix: &[u8]) -> Option<Uri> {
+        self.bindings
+            .iter()
+            .rev()
+            .find(|binding| &self.prefixes[binding.prefix.clone()] == prefix)
+            .map(|binding| binding.uri)
+    }
+}
+
+/// Whether `element`, whose open ancestors are `open`, is a record inside a SOAP answer.
+fn is_record(open: &[Element], element: &Element, record: Record) -> bool {
+    open.len() == record.depth
+        && element.name == record.name
+        && matches!(open, [envelope, body, answer, ..]
+            if envelope.is_soap("Envelope") && body.is_soap("Body") && !answer.soap)
+}
+
+/// The content of the envelope's `Body`.
+fn envelope(root: Element) -> Result<Envelope, XmlError> {
+    if !root.is_soap("Envelope") {
         return Err(XmlError::NotSoap("the root is not a soap Envelope"));
     }
 
     let body = root
         .children
         .into_iter()
-        .find(|child| child.soap && child.name == "Body")
+        .find(|child| child.is_soap("Body"))
         .ok_or(XmlError::NotSoap("no soap Body"))?;
 
     let content = body
@@ -114,76 +424,19 @@ pub(crate) fn parse_envelope(bytes: &[u8]) -> Result<Envelope, XmlError> {
         .next()
         .ok_or(XmlError::NotSoap("empty soap Body"))?;
 
-    if content.soap && content.name == "Fault" {
+    if content.is_soap("Fault") {
         return Ok(Envelope::Fault(fault(&content)));
     }
     Ok(Envelope::Response(content))
 }
 
-/// Reads a whole document into a tree; content after the root element is ignored.
-pub(crate) fn parse_document(bytes: &[u8]) -> Result<Element, XmlError> {
-    let mut reader = NsReader::from_reader(bytes);
-    let mut open: Vec<Element> = Vec::new();
-
-    loop {
-        let (namespace, event) = reader.read_resolved_event()?;
-        let soap = matches!(namespace, ResolveResult::Bound(Namespace(ns)) if ns == SOAP_ENVELOPE);
-
-        let closed = match event {
-            Event::Start(start) => {
-                if open.len() >= MAX_DEPTH {
-                    return Err(XmlError::TooDeep);
-                }
-                open.push(element(&reader, &start, soap)?);
-                None
-            }
-            Event::Empty(start) => Some(element(&reader, &start, soap)?),
-            // quick-xml has checked that the end tag matches the open one.
-            Event::End(_) => open.pop(),
-            Event::Text(text) => append_text(&mut open, &text.xml10_content()?),
-            Event::CData(data) => append_text(&mut open, &data.xml10_content()?),
-            Event::GeneralRef(reference) => append_text(&mut open, &resolve(&reference)?),
-            Event::Eof => return Err(end_of_input(&open)),
-            _ => None,
-        };
-
-        if let Some(root) = closed.and_then(|element| attach(&mut open, element)) {
-            return Ok(root);
-        }
+/// `bytes` from the table when there, else allocated (invalid UTF-8 replaced: names and
+/// types are compared, never shown as data).
+fn well_known(bytes: &[u8]) -> Cow<'static, str> {
+    match WELL_KNOWN.iter().find(|known| known.as_bytes() == bytes) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(String::from_utf8_lossy(bytes).into_owned()),
     }
-}
-
-fn element(
-    reader: &NsReader<&[u8]>,
-    start: &BytesStart<'_>,
-    soap: bool,
-) -> Result<Element, XmlError> {
-    let mut element = Element {
-        name: String::from_utf8_lossy(start.local_name().as_ref()).into_owned(),
-        soap,
-        ..Element::default()
-    };
-
-    for attribute in start.attributes() {
-        let attribute = attribute?;
-        let (namespace, local) = reader.resolver().resolve_attribute(attribute.key);
-        if local.as_ref() != b"type" {
-            continue;
-        }
-
-        let value = attribute
-            .normalized_value(XmlVersion::Implicit1_0)?
-            .into_owned();
-        match namespace {
-            ResolveResult::Bound(Namespace(ns)) if ns == XML_SCHEMA_INSTANCE => {
-                element.xsi_type = Some(local_part(&value).to_owned());
-            }
-            ResolveResult::Unbound => element.type_attr = Some(value),
-            _ => {}
-        }
-    }
-
-    Ok(element)
 }
 
 /// Adds a finished element to its parent; returns it when it is the root.
@@ -197,28 +450,9 @@ fn attach(open: &mut [Element], element: Element) -> Option<Element> {
     }
 }
 
-/// Text before the root element (whitespace) has no element to go to and is dropped.
-fn append_text(open: &mut [Element], text: &str) -> Option<Element> {
-    if let Some(current) = open.last_mut() {
-        current.text.push_str(text);
-    }
-    None
-}
-
-fn resolve(reference: &BytesRef<'_>) -> Result<String, XmlError> {
-    if let Some(character) = reference.resolve_char_ref()? {
-        return Ok(character.to_string());
-    }
-
-    let name = reference.decode()?;
-    resolve_predefined_entity(&name)
-        .map(str::to_owned)
-        .ok_or_else(|| XmlError::UnknownEntity(name.into_owned()))
-}
-
 fn end_of_input(open: &[Element]) -> XmlError {
     match open.last() {
-        Some(element) => XmlError::Truncated(element.name.clone()),
+        Some(element) => XmlError::Truncated(element.name.clone().into_owned()),
         None => XmlError::Empty,
     }
 }
@@ -233,7 +467,7 @@ fn local_part(qualified: &str) -> &str {
 fn fault(element: &Element) -> SoapFault {
     let detail = element.child("detail").and_then(|d| d.children.first());
     let name = detail
-        .and_then(|d| d.xsi_type.clone())
+        .and_then(|d| d.xsi_type.as_deref().map(str::to_owned))
         .or_else(|| detail.map(|d| d.name.trim_end_matches("Fault").to_owned()))
         .or_else(|| {
             element
@@ -329,5 +563,197 @@ mod tests {
         let error = parse_envelope(b"<Envelope><Body><x/></Body></Envelope>");
 
         assert!(matches!(error, Err(XmlError::NotSoap(_))));
+    }
+
+    const SOAP: &str = r#"xmlns:s="http://schemas.xmlsoap.org/soap/envelope/""#;
+
+    /// The records handed over by `read_envelope`, with the names of their ancestors,
+    /// and what is left of the answer.
+    fn records(xml: &str, record: Record) -> (Vec<(Vec<String>, Element)>, Element) {
+        let mut handed = Vec::new();
+        let envelope = read_envelope(xml.as_bytes(), Some(record), |open, element| {
+            let names = open.iter().map(|e| e.name.to_string()).collect();
+            handed.push((names, element));
+            Ok::<_, XmlError>(())
+        });
+        let Ok(Envelope::Response(rest)) = envelope else {
+            panic!("not an answer: {envelope:?}");
+        };
+        (handed, rest)
+    }
+
+    #[test]
+    fn records_are_handed_over_in_order_and_left_out_of_the_tree() {
+        let xml = format!(
+            r#"<s:Envelope {SOAP}><s:Body><R xmlns="urn:vim25"><returnval><token>t</token>
+            <objects><obj type="VirtualMachine">vm-1</obj></objects>
+            <objects><obj type="VirtualMachine">vm-2</obj><objects>nested</objects></objects>
+            </returnval></R></s:Body></s:Envelope>"#
+        );
+
+        let (handed, rest) = records(
+            &xml,
+            Record {
+                name: "objects",
+                depth: 4,
+            },
+        );
+
+        let objs: Vec<_> = handed
+            .iter()
+            .map(|(_, e)| e.child("obj").and_then(Element::moref).map(|m| m.value))
+            .collect();
+        assert_eq!(objs, [Some("vm-1".to_owned()), Some("vm-2".to_owned())]);
+        assert_eq!(handed[0].0, ["Envelope", "Body", "R", "returnval"]);
+        assert_eq!(handed[1].1.child_text("objects"), Some("nested"));
+        let returnval = rest.child("returnval").expect("returnval");
+        assert_eq!(returnval.child_text("token"), Some("t"));
+        assert!(returnval.child("objects").is_none());
+    }
+
+    #[test]
+    fn a_record_sees_its_ancestors_earlier_children() {
+        let xml = format!(
+            r#"<s:Envelope {SOAP}><s:Body><W><returnval><filterSet>
+            <filter type="PropertyFilter">f-1</filter><objectSet><kind>enter</kind></objectSet>
+            </filterSet></returnval></W></s:Body></s:Envelope>"#
+        );
+        let mut filters = Vec::new();
+
+        let answer = read_envelope(
+            xml.as_bytes(),
+            Some(Record {
+                name: "objectSet",
+                depth: 5,
+            }),
+            |open, _| {
+                let filter = open[4].child("filter").and_then(Element::moref);
+                filters.push(filter.map(|f| f.value));
+                Ok::<_, XmlError>(())
+            },
+        );
+
+        assert!(matches!(answer, Ok(Envelope::Response(_))));
+        assert_eq!(filters, [Some("f-1".to_owned())]);
+    }
+
+    #[test]
+    fn nothing_is_handed_over_from_a_fault_or_from_plain_xml() {
+        let fault = format!(
+            r#"<s:Envelope {SOAP}><s:Body><s:Fault><faultcode>x</faultcode>
+            <detail><objects>no</objects></detail></s:Fault></s:Body></s:Envelope>"#
+        );
+        let plain = "<Envelope><Body><R><returnval><objects/></returnval></R></Body></Envelope>";
+        let mut handed = 0;
+
+        for xml in [fault.as_str(), plain] {
+            let _ = read_envelope(
+                xml.as_bytes(),
+                Some(Record {
+                    name: "objects",
+                    depth: 4,
+                }),
+                |_, _| {
+                    handed += 1;
+                    Ok::<_, XmlError>(())
+                },
+            );
+        }
+
+        assert_eq!(handed, 0);
+    }
+
+    #[test]
+    fn an_error_of_a_record_ends_the_read() {
+        let xml = format!(
+            r#"<s:Envelope {SOAP}><s:Body><R><returnval><objects/><objects/></returnval>
+            </R></s:Body></s:Envelope>"#
+        );
+        let mut seen = 0;
+
+        let result = read_envelope(
+            xml.as_bytes(),
+            Some(Record {
+                name: "objects",
+                depth: 4,
+            }),
+            |_, _| {
+                seen += 1;
+                Err(XmlError::NotSoap("refused by the test"))
+            },
+        );
+
+        assert!(matches!(
+            result,
+            Err(XmlError::NotSoap("refused by the test"))
+        ));
+        assert_eq!(seen, 1);
+    }
+
+    #[test]
+    fn a_prefix_means_what_its_nearest_declaration_says() {
+        let xml = r#"<r xmlns:x="http://www.w3.org/2001/XMLSchema-instance">
+            <a x:type="xsd:int"/>
+            <b xmlns:x="urn:other" x:type="Shadowed"><c x:type="Inner"/></b>
+            <d x:type="xsd:boolean"/>
+            <e xmlns:y="http://www.w3.org/2001/XMLSchema-instance" y:type="Own"/>
+            <f y:type="Unbound"/></r>"#;
+
+        let root = parse_document(xml.as_bytes()).expect("parses");
+
+        let types: Vec<_> = root
+            .children
+            .iter()
+            .map(|c| c.xsi_type.as_deref())
+            .collect();
+        assert_eq!(
+            types,
+            [Some("int"), None, Some("boolean"), Some("Own"), None]
+        );
+        assert_eq!(root.children[1].children[0].xsi_type, None);
+    }
+
+    #[test]
+    fn the_soap_namespace_may_be_the_default_one() {
+        let xml = r#"<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/">
+            <Body><LoginResponse xmlns="urn:vim25"/></Body></Envelope>"#;
+
+        let envelope = parse_envelope(xml.as_bytes());
+
+        let Ok(Envelope::Response(response)) = envelope else {
+            panic!("not an answer: {envelope:?}");
+        };
+        assert_eq!(response.name, "LoginResponse");
+        assert!(!response.soap);
+    }
+
+    #[test]
+    fn too_many_declarations_on_one_element_are_refused() {
+        let declarations: String = (0..=MAX_DECLARATIONS)
+            .map(|i| format!(r#" xmlns:p{i}="urn:{i}""#))
+            .collect();
+        let xml = format!("<a{declarations}/>");
+
+        assert!(matches!(
+            parse_document(xml.as_bytes()),
+            Err(XmlError::TooManyDeclarations)
+        ));
+    }
+
+    #[test]
+    fn line_ends_are_normalized_but_not_those_written_as_references() {
+        let xml = "<a>1\r\n2\r3&#13;4<![CDATA[5\r\n]]></a>";
+
+        let root = parse_document(xml.as_bytes()).expect("parses");
+
+        assert_eq!(root.text, "1\n2\n3\r45\n");
+    }
+
+    #[test]
+    fn text_around_a_child_is_the_parents() {
+        let root = parse_document(b"<a>x&amp;<b>in</b>y</a>").expect("parses");
+
+        assert_eq!(root.text, "x&y");
+        assert_eq!(root.children[0].text, "in");
     }
 }

@@ -7,11 +7,12 @@ use super::super::error::{SoapFault, VsphereError};
 use super::super::inventory::{MAX_OBJECTS_PER_PAGE, VM_PROPERTIES, virtual_machine};
 use super::super::moref::Moref;
 use super::super::properties::{
-    CONTAINER_VIEW, ObjectSpec, RetrieveResult, parse_retrieve_result, retrieve_request,
+    CONTAINER_VIEW, OBJECTS, ObjectSpec, RetrieveResult, object_record, page_token,
+    parse_retrieve_result, retrieve_request,
 };
 use super::super::resource_pool::{default_pool, runtime_from};
 use super::super::vim::ServiceContent;
-use super::super::xml::{Element, Envelope, parse_envelope};
+use super::super::xml::{Element, Envelope, parse_envelope, read_envelope};
 use super::fixture;
 
 /// The element under `Body` of an answer that is not a fault.
@@ -319,4 +320,38 @@ fn the_vm_request_matches_the_captured_one() {
         ours.contains("<options><maxObjects>1000</maxObjects></options>"),
         "{ours}"
     );
+}
+
+/// Every property answer, read as the adapter reads it (each `objects` handed over while
+/// the answer is parsed), gives the objects and the token of the whole answer.
+#[test]
+fn objects_read_one_by_one_agree_with_the_whole_answer() {
+    let answers = [
+        VM_VIEW,
+        "RetrievePropertiesEx-VirtualMachine-view-soapenv",
+        "RetrievePropertiesEx-ResourcePool-runtime",
+        "RetrievePropertiesEx-InvalidProperty-missingSet",
+        "handmade/RetrievePropertiesEx-VirtualMachine-page1",
+        "handmade/ContinueRetrievePropertiesEx-page2",
+        "handmade/ContinueRetrievePropertiesEx-page3",
+        "handmade/RetrievePropertiesEx-layout-two-root-pools",
+    ];
+
+    for name in answers {
+        let whole = retrieve_result(name).expect("a result");
+
+        let body = fixture(&format!("{name}.response.xml"));
+        let mut objects = Vec::new();
+        let rest = read_envelope(body.as_bytes(), Some(OBJECTS), |_, element| {
+            objects.push(object_record("RetrievePropertiesEx", element)?);
+            Ok::<_, VsphereError>(())
+        });
+        let Ok(Envelope::Response(rest)) = rest else {
+            panic!("{name}: not an answer: {rest:?}");
+        };
+
+        assert!(!objects.is_empty(), "{name}");
+        assert_eq!(objects, whole.objects, "{name}");
+        assert_eq!(page_token(&rest), whole.token, "{name}");
+    }
 }

@@ -8,8 +8,10 @@ use super::super::inventory::VM_PROPERTIES;
 use super::super::mirror::Mirror;
 use super::super::moref::Moref;
 use super::super::properties::{CONTAINER_VIEW, ObjectSpec, create_filter_request};
-use super::super::updates::{ChangeOp, UpdateKind, UpdateSet, parse_update_set};
-use super::super::xml::{Element, Envelope, parse_envelope};
+use super::super::updates::{
+    ChangeOp, OBJECT_SETS, ObjectUpdate, UpdateKind, UpdateSet, object_set_record, parse_update_set,
+};
+use super::super::xml::{Element, Envelope, parse_envelope, read_envelope};
 use super::captures::{fault, response};
 use super::fixture;
 
@@ -352,4 +354,104 @@ fn filter_call(body: &str) -> Element {
         Ok(Envelope::Response(call)) => call,
         other => panic!("{other:?}"),
     }
+}
+
+/// Every feed answer, read as the feed reads it (each `objectSet` handed over while the
+/// answer is parsed, then applied), leaves the mirror as the whole answer applied at once.
+#[test]
+fn updates_read_one_by_one_agree_with_the_whole_answer() {
+    let answers = [
+        "WaitForUpdatesEx-1-initial-enter",
+        "WaitForUpdatesEx-4-modify-annotation",
+        "WaitForUpdatesEx-5-modify-powerState-and-leave",
+        "WaitForUpdatesEx-6-enter-after-CreateVM",
+        INITIAL,
+        RENAMED,
+        LEAVE,
+        CREATED,
+        SEVERAL,
+        REMOVED,
+        "handmade/WaitForUpdatesEx-truncated-1",
+        "handmade/WaitForUpdatesEx-truncated-2",
+    ];
+    let mut whole = Mirror::default();
+    let mut streamed = Mirror::default();
+
+    for name in answers {
+        let set = update_set(name);
+        whole.apply(&set, &filter()).expect("applies");
+
+        let body = fixture(&format!("{name}.response.xml"));
+        let mut handed = 0;
+        let rest = read_envelope(body.as_bytes(), Some(OBJECT_SETS), |open, object_set| {
+            let (from, update) = object_set_record(open, object_set)?;
+            handed += 1;
+            streamed.apply_update(&from, &filter(), update).map(drop)
+        });
+        let Ok(Envelope::Response(rest)) = rest else {
+            panic!("{name}: not an answer: {rest:?}");
+        };
+        let left = parse_update_set(rest).expect("valid").expect("a set");
+
+        let objects = set.filters.iter().map(|f| f.objects.len()).sum::<usize>();
+        assert_eq!(handed, objects, "{name}");
+        assert!(left.filters.iter().all(|f| f.objects.is_empty()), "{name}");
+        assert_eq!((left.version, left.truncated), (set.version, set.truncated));
+        assert_eq!(vms(&streamed), vms(&whole), "{name}");
+    }
+    assert!(!vms(&whole).is_empty());
+}
+
+#[test]
+fn updates_put_back_keep_their_order_and_their_filter() {
+    let other = Moref::new("PropertyFilter", "other");
+    let update = |id: &str| ObjectUpdate {
+        kind: UpdateKind::Leave,
+        obj: Moref::new("VirtualMachine", id),
+        changes: Vec::new(),
+        missing: Vec::new(),
+    };
+    let set = UpdateSet {
+        version: "2".to_owned(),
+        truncated: false,
+        filters: Vec::new(),
+    }
+    .with_updates(vec![
+        (filter(), update("vm-1")),
+        (filter(), update("vm-2")),
+        (other.clone(), update("vm-3")),
+        (filter(), update("vm-4")),
+    ]);
+
+    let grouped: Vec<_> = set
+        .filters
+        .iter()
+        .map(|f| {
+            let ids: Vec<_> = f.objects.iter().map(|o| o.obj.value.as_str()).collect();
+            (f.filter.value.as_str(), ids)
+        })
+        .collect();
+    assert_eq!(
+        grouped,
+        [
+            (FILTER, vec!["vm-1", "vm-2"]),
+            ("other", vec!["vm-3"]),
+            (FILTER, vec!["vm-4"]),
+        ]
+    );
+}
+
+#[test]
+fn an_object_set_outside_a_filter_set_with_its_filter_is_an_error() {
+    let object_set = Element {
+        name: "objectSet".into(),
+        ..Element::default()
+    };
+
+    let error = object_set_record(&[], object_set).expect_err("no filter");
+
+    assert!(
+        error.to_string().contains("objectSet before its filter"),
+        "{error}"
+    );
 }
