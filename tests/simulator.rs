@@ -8,10 +8,11 @@
 
 mod support;
 
+use std::io::Read;
 use std::time::Duration;
 
 use support::expectations::{PREFIX, expected_series, inventory_series};
-use support::{Exporter, Exposition, Series, binary, http};
+use support::{Exporter, Exposition, Series, binary, http, http_with};
 
 const HATCHERY: &str = "e2e-hatchery";
 
@@ -151,6 +152,30 @@ fn only_get_on_the_metrics_path_is_served() {
     assert_eq!(http(&exporter.url("/mon/metrics"), "POST").0, 405);
     assert_eq!(http(&exporter.url("/metrics"), "GET").0, 404);
     assert_eq!(http(&exporter.url("/"), "GET").0, 404);
+}
+
+#[test]
+fn a_scraper_that_accepts_gzip_gets_the_same_exposition_compressed() {
+    let mut exporter = Exporter::start(&["--interval", "1h"], &[]);
+    let url = exporter.url("/mon/metrics");
+    exporter.scrape_until(Duration::from_secs(10), is_up);
+
+    let gzip = http_with(&url, "GET", &[("Accept-Encoding", "gzip")]);
+    let plain = http_with(&url, "GET", &[]);
+
+    assert_eq!(gzip.status, 200);
+    assert_eq!(gzip.header("content-encoding"), Some("gzip"));
+    assert_eq!(plain.header("content-encoding"), None);
+    for answer in [&gzip, &plain] {
+        assert_eq!(answer.header("vary"), Some("accept-encoding"));
+    }
+    let mut unzipped = String::new();
+    flate2::read::GzDecoder::new(&gzip.body[..])
+        .read_to_string(&mut unzipped)
+        .unwrap();
+    assert_eq!(unzipped.as_bytes(), plain.body);
+    assert!(gzip.body.len() * 4 < plain.body.len(), "compressed");
+    assert!(is_up(&Exposition::parse(&unzipped)));
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapters::prometheus::{Format, PrometheusSink, ServiceLabels};
+use adapters::prometheus::{Encoding, Format, PrometheusSink, ServiceLabels};
 use adapters::simulator::{Simulator, SimulatorConfig};
 use adapters::vsphere::{VsphereConfig, VsphereSource};
 use anyhow::Context;
@@ -117,7 +117,7 @@ async fn collect_once(config: &Config) -> anyhow::Result<ExitCode> {
 
     let outcome = collector(config, &sources, &sink).collect().await;
     sources.close().await;
-    let exposition = sink.render(Format::Text)?;
+    let exposition = sink.render(Format::Text, Encoding::Identity)?;
     std::io::Write::write_all(&mut std::io::stdout(), &exposition)?;
 
     let complete = outcome.inventory_read && outcome.resource_pool_read;

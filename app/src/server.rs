@@ -4,10 +4,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapters::prometheus::{Format, PrometheusSink};
+use adapters::prometheus::{Encoding, Format, PrometheusSink};
 use anyhow::Context;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Router, middleware};
@@ -91,9 +91,22 @@ fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerConfig> {
 
 async fn metrics(State(sink): State<PrometheusSink>, headers: HeaderMap) -> Response {
     let format = negotiate(&headers);
+    let encoding = negotiate_encoding(&headers);
 
-    match sink.render(format) {
-        Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
+    match sink.render(format, encoding) {
+        Ok(body) => {
+            let mut response = body.into_response();
+            let response_headers = response.headers_mut();
+            response_headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            );
+            response_headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            if encoding == Encoding::Gzip {
+                response_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            response
+        }
         Err(error) => {
             tracing::error!(error = %error, "cannot render the metrics");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
@@ -104,35 +117,49 @@ async fn metrics(State(sink): State<PrometheusSink>, headers: HeaderMap) -> Resp
 /// OpenMetrics when the scraper lists it among the types it accepts (Prometheus does, ahead
 /// of the text format), the text format otherwise.
 fn negotiate(headers: &HeaderMap) -> Format {
-    let accepts_openmetrics = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|media| accepts(media, "application/openmetrics-text"));
-
-    if accepts_openmetrics {
+    if listed(headers, header::ACCEPT, "application/openmetrics-text") {
         Format::OpenMetrics
     } else {
         Format::Text
     }
 }
 
-/// Whether one entry of an Accept header names `media_type` with a weight above zero.
-fn accepts(entry: &str, media_type: &str) -> bool {
+/// gzip when the scraper accepts it, as Prometheus does; nothing else is offered.
+fn negotiate_encoding(headers: &HeaderMap) -> Encoding {
+    if listed(headers, header::ACCEPT_ENCODING, "gzip") {
+        Encoding::Gzip
+    } else {
+        Encoding::Identity
+    }
+}
+
+/// Whether a header of `name` lists `value` with a weight above zero.
+fn listed(headers: &HeaderMap, name: header::HeaderName, value: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|header| header.to_str().ok())
+        .flat_map(|header| header.split(','))
+        .any(|entry| accepts(entry, value))
+}
+
+/// Whether one entry of an Accept or Accept-Encoding header names `value` with a weight
+/// above zero.
+fn accepts(entry: &str, value: &str) -> bool {
     let mut parts = entry.split(';').map(str::trim);
-    let named = parts
-        .next()
-        .is_some_and(|m| m.eq_ignore_ascii_case(media_type));
-    let refused = parts.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "") == "q=0.0");
+    let named = parts.next().is_some_and(|m| m.eq_ignore_ascii_case(value));
+    let refused = parts.any(|parameter| {
+        parameter.split_once('=').is_some_and(|(name, weight)| {
+            name.trim().eq_ignore_ascii_case("q")
+                && weight.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+        })
+    });
 
     named && !refused
 }
 
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderValue;
-
     use super::*;
 
     fn format_for(accept: &str) -> Format {
@@ -155,5 +182,24 @@ mod tests {
         assert_eq!(format_for("text/plain"), Format::Text);
         assert_eq!(format_for("*/*"), Format::Text);
         assert_eq!(format_for("application/openmetrics-text;q=0"), Format::Text);
+    }
+
+    fn encoding_for(accept_encoding: &str) -> Encoding {
+        let mut headers = HeaderMap::new();
+        let value = HeaderValue::from_str(accept_encoding).unwrap();
+        headers.insert(header::ACCEPT_ENCODING, value);
+        negotiate_encoding(&headers)
+    }
+
+    #[test]
+    fn gzip_goes_to_those_who_accept_it() {
+        assert_eq!(encoding_for("gzip"), Encoding::Gzip);
+        assert_eq!(encoding_for("deflate, GZIP;q=0.5"), Encoding::Gzip);
+
+        assert_eq!(negotiate_encoding(&HeaderMap::new()), Encoding::Identity);
+        assert_eq!(encoding_for("identity"), Encoding::Identity);
+        assert_eq!(encoding_for("br, deflate"), Encoding::Identity);
+        assert_eq!(encoding_for("gzip;q=0"), Encoding::Identity);
+        assert_eq!(encoding_for("gzip; q=0.000"), Encoding::Identity);
     }
 }

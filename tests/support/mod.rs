@@ -184,26 +184,69 @@ pub fn http_get(url: &str) -> String {
 }
 
 /// One HTTP request with no body; the status code and the body.
+pub fn http(url: &str, method: &str) -> (u16, String) {
+    let answer = http_with(url, method, &[]);
+    let body = String::from_utf8(answer.body).expect("a text body");
+    (answer.status, body)
+}
+
+/// An answer of [`http_with`].
+#[derive(Debug)]
+pub struct HttpAnswer {
+    pub status: u16,
+    /// The header lines, names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpAnswer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let found = self.headers.iter().find(|(n, _)| n == name);
+        found.map(|(_, value)| value.as_str())
+    }
+}
+
+/// One HTTP request with no body and the extra `headers`.
 ///
 /// Written by hand so that tests can send any method and see the raw answer. HTTP/1.0,
 /// so that no server answers in chunks.
-pub fn http(url: &str, method: &str) -> (u16, String) {
+pub fn http_with(url: &str, method: &str, headers: &[(&str, &str)]) -> HttpAnswer {
     let rest = url.strip_prefix("http://").expect("an http URL");
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let mut stream = std::net::TcpStream::connect(host).unwrap_or_else(|e| panic!("{url}: {e}"));
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("a timeout");
-    write!(stream, "{method} {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")
-        .expect("the request is sent");
+    let extra: String = headers
+        .iter()
+        .map(|(n, v)| format!("{n}: {v}\r\n"))
+        .collect();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\n{extra}\r\n"
+    )
+    .expect("the request is sent");
 
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("a response");
-    let (head, body) = response.split_once("\r\n\r\n").expect("a head and a body");
-    let status = head
-        .split(' ')
-        .nth(1)
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("a response");
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head and a body");
+    let head = String::from_utf8(response[..split].to_vec()).expect("a text head");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
         .and_then(|s| s.parse().ok())
         .expect("a status");
-    (status, body.to_owned())
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    HttpAnswer {
+        status,
+        headers,
+        body: response[split + 4..].to_vec(),
+    }
 }

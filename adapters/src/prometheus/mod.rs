@@ -3,12 +3,14 @@
 mod collector;
 mod families;
 
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use ::prometheus::{Encoder, Registry, TextEncoder};
 use async_trait::async_trait;
 use bytes::Bytes;
+use flate2::write::GzEncoder;
 use ports::{MetricSink, Publication};
 
 use collector::SnapshotCollector;
@@ -50,27 +52,40 @@ impl Format {
     }
 }
 
+/// How the exposition travels: as is, or gzip-compressed for scrapers that accept it
+/// (Prometheus does). 10,000 workers make 3.6 MB of text, which gzip brings to a
+/// tenth or less.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Identity,
+    Gzip,
+}
+
 /// Publishes snapshots to a Prometheus registry of its own.
 ///
 /// `publish` only swaps the stored publication. The registry's collector turns it into
 /// metric families when the first scrape after it asks; the encoded exposition is then
-/// kept until the next publication, so a flood of scrapes costs one encoding per
-/// collection, and a series whose VM is gone disappears with the next publication.
+/// kept until the next publication, so a flood of scrapes costs one encoding (and one
+/// compression per format asked compressed) per collection, and a series whose VM is
+/// gone disappears with the next publication.
 #[derive(Debug, Clone)]
 pub struct PrometheusSink {
     latest: Arc<RwLock<Publication>>,
     /// Bumped by each publication, so a cached exposition knows when it is out of date.
     generation: Arc<AtomicU64>,
-    cache: Arc<Mutex<Option<Exposition>>>,
+    cache: Arc<Mutex<Option<Arc<Exposition>>>>,
     registry: Registry,
 }
 
-/// The encoded exposition of one publication, in both formats.
-#[derive(Debug, Clone)]
+/// The encoded exposition of one publication, in both formats; each compressed by the
+/// first scrape that asks for it so, the others waiting for that one compression.
+#[derive(Debug)]
 struct Exposition {
     generation: u64,
     text: Bytes,
     openmetrics: Bytes,
+    text_gzip: OnceLock<Bytes>,
+    openmetrics_gzip: OnceLock<Bytes>,
 }
 
 /// The exposition could not be encoded.
@@ -95,22 +110,21 @@ impl PrometheusSink {
         }
     }
 
-    /// The exposition of the latest publication in `format`.
-    pub fn render(&self, format: Format) -> Result<Bytes, EncodeError> {
+    /// The exposition of the latest publication in `format`, sent with `encoding`.
+    pub fn render(&self, format: Format, encoding: Encoding) -> Result<Bytes, EncodeError> {
         // Read before gathering: a publication that lands meanwhile bumps the generation
         // past this one, so what is cached below is rendered again at the next scrape.
         let generation = self.generation.load(Ordering::Acquire);
         if let Some(cached) = self.cached(generation) {
-            return Ok(cached.pick(format));
+            return Ok(cached.pick(format, encoding));
         }
 
-        let exposition = self.encode(generation)?;
-        let bytes = exposition.pick(format);
-        *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some(exposition);
-        Ok(bytes)
+        let exposition = Arc::new(self.encode(generation)?);
+        *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&exposition));
+        Ok(exposition.pick(format, encoding))
     }
 
-    fn cached(&self, generation: u64) -> Option<Exposition> {
+    fn cached(&self, generation: u64) -> Option<Arc<Exposition>> {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         cache
             .as_ref()
@@ -131,17 +145,37 @@ impl PrometheusSink {
             generation,
             text: text.into(),
             openmetrics: openmetrics.into(),
+            text_gzip: OnceLock::new(),
+            openmetrics_gzip: OnceLock::new(),
         })
     }
 }
 
 impl Exposition {
-    fn pick(&self, format: Format) -> Bytes {
-        match format {
-            Format::Text => self.text.clone(),
-            Format::OpenMetrics => self.openmetrics.clone(),
+    fn pick(&self, format: Format, encoding: Encoding) -> Bytes {
+        let (plain, gzip) = match format {
+            Format::Text => (&self.text, &self.text_gzip),
+            Format::OpenMetrics => (&self.openmetrics, &self.openmetrics_gzip),
+        };
+        match encoding {
+            Encoding::Identity => plain.clone(),
+            Encoding::Gzip => gzip.get_or_init(|| compress(plain)).clone(),
         }
     }
+}
+
+/// gzip at its fastest level: exposition text is so repetitive that the best level
+/// would save little more, at several times the time.
+fn compress(plain: &[u8]) -> Bytes {
+    let mut encoder = GzEncoder::new(
+        Vec::with_capacity(plain.len() / 8),
+        flate2::Compression::fast(),
+    );
+    encoder
+        .write_all(plain)
+        .and_then(|()| encoder.finish())
+        .map(Bytes::from)
+        .expect("writing to memory cannot fail")
 }
 
 #[async_trait]

@@ -1,5 +1,6 @@
 //! Exposition tests: exact lines for a known snapshot.
 
+use std::io::Read;
 use std::sync::Arc;
 
 use domain::{
@@ -96,7 +97,12 @@ async fn render(snapshot: Option<Snapshot>, health: CollectionHealth) -> String 
 }
 
 fn text(sink: &PrometheusSink) -> String {
-    String::from_utf8(sink.render(Format::Text).unwrap().to_vec()).unwrap()
+    String::from_utf8(
+        sink.render(Format::Text, Encoding::Identity)
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap()
 }
 
 fn samples(text: &str) -> Vec<&str> {
@@ -257,8 +263,10 @@ async fn openmetrics_is_the_same_exposition_closed_by_eof() {
     })
     .await;
 
-    let text = sink.render(Format::Text).unwrap();
-    let openmetrics = sink.render(Format::OpenMetrics).unwrap();
+    let text = sink.render(Format::Text, Encoding::Identity).unwrap();
+    let openmetrics = sink
+        .render(Format::OpenMetrics, Encoding::Identity)
+        .unwrap();
 
     assert_eq!(&openmetrics[..text.len()], &text[..]);
     assert_eq!(&openmetrics[text.len()..], b"# EOF\n");
@@ -288,14 +296,14 @@ async fn scrapes_between_publications_share_one_encoding() {
     })
     .await;
 
-    let first = sink.render(Format::Text).unwrap();
-    let second = sink.render(Format::Text).unwrap();
+    let first = sink.render(Format::Text, Encoding::Identity).unwrap();
+    let second = sink.render(Format::Text, Encoding::Identity).unwrap();
     sink.publish(Publication {
         snapshot: None,
         health: healthy(),
     })
     .await;
-    let after = sink.render(Format::Text).unwrap();
+    let after = sink.render(Format::Text, Encoding::Identity).unwrap();
 
     assert_eq!(
         first.as_ptr(),
@@ -303,4 +311,52 @@ async fn scrapes_between_publications_share_one_encoding() {
         "the same buffer, not a new encoding"
     );
     assert_ne!(after, first, "a publication makes a new one");
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut plain)
+        .expect("valid gzip");
+    plain
+}
+
+#[tokio::test]
+async fn a_compressed_exposition_is_the_same_once_uncompressed() {
+    let sink = sink();
+    sink.publish(Publication {
+        snapshot: Some(Arc::new(snapshot())),
+        health: healthy(),
+    })
+    .await;
+
+    for format in [Format::Text, Format::OpenMetrics] {
+        let plain = sink.render(format, Encoding::Identity).unwrap();
+        let gzip = sink.render(format, Encoding::Gzip).unwrap();
+
+        assert_eq!(&gzip[..2], [0x1f, 0x8b], "{format:?}: gzip's magic number");
+        assert_eq!(gunzip(&gzip), plain, "{format:?}");
+    }
+}
+
+#[tokio::test]
+async fn scrapes_between_publications_share_one_compression() {
+    let sink = sink();
+    let publish = |snapshot| Publication {
+        snapshot,
+        health: healthy(),
+    };
+    sink.publish(publish(Some(Arc::new(snapshot())))).await;
+
+    let first = sink.render(Format::OpenMetrics, Encoding::Gzip).unwrap();
+    let second = sink.render(Format::OpenMetrics, Encoding::Gzip).unwrap();
+    sink.publish(publish(None)).await;
+    let after = sink.render(Format::OpenMetrics, Encoding::Gzip).unwrap();
+
+    assert_eq!(first.as_ptr(), second.as_ptr(), "compressed once");
+    assert_ne!(
+        gunzip(&after),
+        gunzip(&first),
+        "a publication makes a new one"
+    );
 }
