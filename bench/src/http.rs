@@ -1,6 +1,7 @@
 //! Plain-HTTP requests on loopback: the HTTP client, timed scrapes of `/mon/metrics`, and
 //! reading samples out of the exposition.
 
+use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,23 +27,50 @@ pub fn client() -> anyhow::Result<reqwest::Client> {
         .context("cannot build the HTTP client")
 }
 
-/// One scrape, timed from the request to the last byte of the body.
-pub async fn scrape(client: &reqwest::Client, url: &str) -> anyhow::Result<(Duration, String)> {
+/// A scrape: how long it took, the exposition, and the bytes that crossed the wire.
+#[derive(Debug)]
+pub struct Scrape {
+    pub elapsed: Duration,
+    pub exposition: String,
+    pub wire_bytes: usize,
+}
+
+/// One scrape, timed from the request to the last byte of the body, with the `Accept` and
+/// `Accept-Encoding: gzip` headers Prometheus sends.
+pub async fn scrape(client: &reqwest::Client, url: &str) -> anyhow::Result<Scrape> {
     let started = Instant::now();
     let response = client
         .get(url)
         .header(reqwest::header::ACCEPT, PROMETHEUS_ACCEPT)
+        .header(reqwest::header::ACCEPT_ENCODING, "gzip")
         .send()
         .await
         .with_context(|| format!("GET {url}"))?;
     if !response.status().is_success() {
         bail!("GET {url}: {}", response.status());
     }
+    let gzip = response
+        .headers()
+        .get(reqwest::header::CONTENT_ENCODING)
+        .is_some_and(|encoding| encoding == "gzip");
     let body = response.bytes().await?;
     let elapsed = started.elapsed();
-    // Checked as UTF-8 after the clock stops: the client's own work is not the exporter's.
-    let body = String::from_utf8(body.to_vec()).context("an exposition not in UTF-8")?;
-    Ok((elapsed, body))
+
+    // Uncompressed and checked as UTF-8 after the clock stops: the client's own work is
+    // not the exporter's.
+    let mut exposition = String::new();
+    if gzip {
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_string(&mut exposition)
+            .context("an exposition not in gzip, or not in UTF-8")?;
+    } else {
+        exposition = String::from_utf8(body.to_vec()).context("an exposition not in UTF-8")?;
+    }
+    Ok(Scrape {
+        elapsed,
+        exposition,
+        wire_bytes: body.len(),
+    })
 }
 
 /// Scrapes until `ready` holds for the exposition, at most `timeout`; polls every `every`.
@@ -55,7 +83,7 @@ pub async fn scrape_until(
 ) -> anyhow::Result<String> {
     let deadline = Instant::now() + timeout;
     loop {
-        let (_, body) = scrape(client, url).await?;
+        let body = scrape(client, url).await?.exposition;
         if ready(&body) {
             return Ok(body);
         }

@@ -64,7 +64,7 @@ pub async fn measure(
     tokio::time::sleep(window).await;
     let idle = proxy.traffic().since(start);
 
-    let (_, last) = http::scrape(http, &metrics).await?;
+    let last = http::scrape(http, &metrics).await?.exposition;
     drop(exporter);
     Ok(IdleTraffic {
         first_read,

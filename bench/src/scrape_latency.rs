@@ -27,7 +27,9 @@ pub struct ScrapeLatencies {
     pub simulator_vms: usize,
     /// `worker_vcpus` series in the last scrape.
     pub workers: usize,
+    /// The exposition's size, and what crossed the wire (gzip).
     pub body_bytes: usize,
+    pub wire_bytes: usize,
     pub sequential: Samples,
     /// For each number of clients scraping at once, every scrape's time.
     pub concurrent: Vec<(usize, Samples)>,
@@ -59,12 +61,13 @@ pub async fn measure(
 
     eprintln!("bench: {scrapes} sequential scrapes");
     let mut sequential = Vec::with_capacity(scrapes);
-    let mut last = String::new();
+    let mut last = None;
     for _ in 0..scrapes {
-        let (elapsed, body) = http::scrape(http, &url).await?;
-        sequential.push(elapsed);
-        last = body;
+        let scrape = http::scrape(http, &url).await?;
+        sequential.push(scrape.elapsed);
+        last = Some(scrape);
     }
+    let last = last.context("no scrape made")?;
 
     let mut concurrent_runs = Vec::new();
     for &count in clients {
@@ -77,8 +80,9 @@ pub async fn measure(
 
     Ok(ScrapeLatencies {
         simulator_vms,
-        workers: http::count(&last, "worker_vcpus"),
-        body_bytes: last.len(),
+        workers: http::count(&last.exposition, "worker_vcpus"),
+        body_bytes: last.exposition.len(),
+        wire_bytes: last.wire_bytes,
         sequential: Samples::new(sequential),
         concurrent: concurrent_runs,
     })
@@ -120,7 +124,7 @@ async fn concurrent(
         tasks.spawn(async move {
             let mut times = Vec::with_capacity(each);
             for _ in 0..each {
-                times.push(http::scrape(&http, &url).await?.0);
+                times.push(http::scrape(&http, &url).await?.elapsed);
             }
             anyhow::Ok(times)
         });
@@ -165,10 +169,12 @@ impl ScrapeLatencies {
         }
         report.note(format!(
             "Figure 5: built-in simulator of {} VMs, {} worker series, a body of {} \
-             (OpenMetrics, as Prometheus asks for it).",
+             (OpenMetrics, as Prometheus asks for it), {} on the wire (gzip, as Prometheus \
+             accepts it).",
             self.simulator_vms,
             self.workers,
-            stats::bytes(self.body_bytes as u64)
+            stats::bytes(self.body_bytes as u64),
+            stats::bytes(self.wire_bytes as u64)
         ));
     }
 }
