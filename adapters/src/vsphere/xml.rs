@@ -14,7 +14,7 @@ use std::borrow::Cow;
 
 use quick_xml::encoding::EncodingError;
 use quick_xml::escape::resolve_predefined_entity;
-use quick_xml::events::attributes::AttrError;
+use quick_xml::events::attributes::{AttrError, Attribute};
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::name::PrefixDeclaration;
 use quick_xml::{Reader, XmlVersion};
@@ -28,41 +28,6 @@ const XML_SCHEMA_INSTANCE: &[u8] = b"http://www.w3.org/2001/XMLSchema-instance";
 /// vim25 answers nest about ten deep; the bound keeps a hostile document from building a
 /// tree whose recursive drop would overflow the stack.
 const MAX_DEPTH: usize = 64;
-
-/// Element names, `xsi:type` local parts and managed object types that fill inventory
-/// answers, the most frequent first; any other is allocated.
-const WELL_KNOWN: &[&str] = &[
-    "name",
-    "val",
-    "propSet",
-    "changeSet",
-    "op",
-    "obj",
-    "objects",
-    "objectSet",
-    "kind",
-    "string",
-    "int",
-    "boolean",
-    "VirtualMachine",
-    "VirtualMachinePowerState",
-    "long",
-    "missingSet",
-    "path",
-    "fault",
-    "returnval",
-    "token",
-    "version",
-    "truncated",
-    "filterSet",
-    "filter",
-    "Envelope",
-    "Body",
-    "PropertyFilter",
-    "ResourcePool",
-    "ResourcePoolRuntimeInfo",
-    "ResourcePoolResourceUsage",
-];
 
 /// Why an answer could not be read as XML, or not as a SOAP envelope.
 #[derive(Debug, thiserror::Error)]
@@ -335,10 +300,38 @@ impl Namespaces {
             name: well_known(start.local_name().as_ref()),
             ..Element::default()
         };
+        let mut prefixed_type = None;
+
+        // Most elements have no attribute: their start tag is not read a second time.
+        if !start.attributes_raw().iter().all(u8::is_ascii_whitespace) {
+            prefixed_type = self.read_attributes(start, depth, &mut element)?;
+        }
+
+        let prefix = start.name().prefix();
+        element.soap =
+            self.resolve(prefix.as_ref().map_or(&[][..], AsRef::as_ref)) == Some(Uri::SoapEnvelope);
+        if let Some((prefix, value)) = prefixed_type {
+            if self.resolve(prefix) == Some(Uri::SchemaInstance) {
+                element.xsi_type = Some(well_known(local_part(&value).as_bytes()));
+            }
+        }
+        Ok(element)
+    }
+
+    /// Binds the declarations of `start` and sets the unqualified `type` of `element`;
+    /// returns a prefixed `type`, known for `xsi:type` only once every declaration of the
+    /// element is (it may declare its own prefix after using it).
+    fn read_attributes<'s>(
+        &mut self,
+        start: &'s BytesStart<'_>,
+        depth: usize,
+        element: &mut Element,
+    ) -> Result<Option<(&'s [u8], String)>, XmlError> {
         let mut declarations = 0;
         let mut prefixed_type = None;
 
-        for attribute in start.attributes() {
+        // Duplicate attributes are not looked for: none of those read could be one.
+        for attribute in start.attributes().with_checks(false) {
             let attribute = attribute?;
             let key = attribute.key;
             if let Some(declaration) = key.as_namespace_binding() {
@@ -350,26 +343,17 @@ impl Namespaces {
                     PrefixDeclaration::Default => &[][..],
                     PrefixDeclaration::Named(prefix) => prefix,
                 };
-                let uri = attribute.normalized_value(XmlVersion::Implicit1_0)?;
+                let uri = value(&attribute)?;
                 self.bind(depth, prefix, Uri::of(uri.as_bytes()));
             } else if key.local_name().as_ref() == b"type" {
-                let value = attribute.normalized_value(XmlVersion::Implicit1_0)?;
+                let value = value(&attribute)?;
                 match key.prefix() {
                     None => element.type_attr = Some(well_known(value.as_bytes())),
-                    Some(prefix) => prefixed_type = Some((prefix, value)),
+                    Some(prefix) => prefixed_type = Some((prefix.into_inner(), value.into_owned())),
                 }
             }
         }
-
-        let prefix = start.name().prefix();
-        element.soap =
-            self.resolve(prefix.as_ref().map_or(&[][..], AsRef::as_ref)) == Some(Uri::SoapEnvelope);
-        if let Some((prefix, value)) = prefixed_type {
-            if self.resolve(prefix.as_ref()) == Some(Uri::SchemaInstance) {
-                element.xsi_type = Some(well_known(local_part(&value).as_bytes()));
-            }
-        }
-        Ok(element)
+        Ok(prefixed_type)
     }
 
     fn bind(&mut self, depth: usize, prefix: &[u8], uri: Uri) {
@@ -430,13 +414,59 @@ fn envelope(root: Element) -> Result<Envelope, XmlError> {
     Ok(Envelope::Response(content))
 }
 
-/// `bytes` from the table when there, else allocated (invalid UTF-8 replaced: names and
-/// types are compared, never shown as data).
+/// The names, `xsi:type` local parts and managed object types that fill inventory answers
+/// are borrowed; any other is allocated (invalid UTF-8 replaced: names and types are
+/// compared, never shown as data).
 fn well_known(bytes: &[u8]) -> Cow<'static, str> {
-    match WELL_KNOWN.iter().find(|known| known.as_bytes() == bytes) {
-        Some(known) => Cow::Borrowed(known),
-        None => Cow::Owned(String::from_utf8_lossy(bytes).into_owned()),
+    let known = match bytes {
+        b"name" => "name",
+        b"val" => "val",
+        b"propSet" => "propSet",
+        b"changeSet" => "changeSet",
+        b"op" => "op",
+        b"obj" => "obj",
+        b"objects" => "objects",
+        b"objectSet" => "objectSet",
+        b"kind" => "kind",
+        b"string" => "string",
+        b"int" => "int",
+        b"boolean" => "boolean",
+        b"VirtualMachine" => "VirtualMachine",
+        b"VirtualMachinePowerState" => "VirtualMachinePowerState",
+        b"long" => "long",
+        b"missingSet" => "missingSet",
+        b"path" => "path",
+        b"fault" => "fault",
+        b"returnval" => "returnval",
+        b"token" => "token",
+        b"version" => "version",
+        b"truncated" => "truncated",
+        b"filterSet" => "filterSet",
+        b"filter" => "filter",
+        b"Envelope" => "Envelope",
+        b"Body" => "Body",
+        b"PropertyFilter" => "PropertyFilter",
+        b"ResourcePool" => "ResourcePool",
+        b"ResourcePoolRuntimeInfo" => "ResourcePoolRuntimeInfo",
+        b"ResourcePoolResourceUsage" => "ResourcePoolResourceUsage",
+        _ => return Cow::Owned(String::from_utf8_lossy(bytes).into_owned()),
+    };
+    Cow::Borrowed(known)
+}
+
+/// An attribute's value; normalized (references resolved, white space made spaces) only
+/// when it needs to be, which names and types never do.
+fn value<'a>(attribute: &'a Attribute<'_>) -> Result<Cow<'a, str>, XmlError> {
+    let raw: &[u8] = &attribute.value;
+    if raw
+        .iter()
+        .any(|byte| matches!(byte, b'&' | b'\t' | b'\n' | b'\r'))
+    {
+        return Ok(attribute.normalized_value(XmlVersion::Implicit1_0)?);
     }
+    std::str::from_utf8(raw)
+        .map(Cow::Borrowed)
+        .map_err(|error| XmlError::Encoding(error.into()))
 }
 
 /// Adds a finished element to its parent; returns it when it is the root.
