@@ -42,6 +42,7 @@ mod resource_pool;
 mod shutdown;
 mod source;
 mod state;
+mod streaming;
 mod tls;
 mod transport;
 mod updates;

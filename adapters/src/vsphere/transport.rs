@@ -10,6 +10,7 @@ use tracing::debug;
 use super::config::VsphereConfig;
 use super::error::VsphereError;
 use super::request::SoapRequest;
+use super::streaming::read_streamed;
 use super::tls::{self, Trust};
 use super::xml::{Element, Envelope, Record, read_envelope};
 
@@ -119,13 +120,20 @@ impl SoapTransport {
         record: Option<Record>,
         on_record: impl FnMut(&[Element], Element) -> Result<(), VsphereError>,
     ) -> Result<SoapReply, VsphereError> {
+        let method = request.method();
         let response = self.post(request, call).await?;
         let status = response.status();
         let session_cookie = session_cookie(response.headers());
+        let limit = self.max_response_bytes;
 
-        let body = read_capped(response, self.max_response_bytes).await?;
-
-        let envelope = read_envelope(&body, record, on_record);
+        // Answers with records are the large ones, read while they arrive.
+        let envelope = match record {
+            Some(record) => read_streamed(method, response, limit, record, on_record).await,
+            None => {
+                let body = read_capped(response, limit).await?;
+                read_envelope(&body, None, on_record)
+            }
+        };
         let response = answer(status, envelope)?;
         Ok(SoapReply {
             response,
@@ -229,7 +237,7 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-fn classify(error: reqwest::Error) -> VsphereError {
+pub(super) fn classify(error: reqwest::Error) -> VsphereError {
     if error.is_timeout() {
         VsphereError::Timeout(error)
     } else if caused_by_tls(&error) {

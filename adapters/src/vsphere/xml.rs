@@ -11,6 +11,7 @@
 //! answers repeat are borrowed from a table rather than allocated.
 
 use std::borrow::Cow;
+use std::io::BufRead;
 
 use quick_xml::encoding::EncodingError;
 use quick_xml::escape::resolve_predefined_entity;
@@ -134,59 +135,149 @@ pub(crate) fn read_envelope<E: From<XmlError>>(
     Ok(envelope(root)?)
 }
 
+/// The open ancestors of a record, and a number that changes whenever they do: a
+/// reader on another thread sends them again only then.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ancestry<'a> {
+    pub elements: &'a [Element],
+    pub version: u64,
+}
+
+/// [`read_envelope`] of an answer read from `source` as its bytes arrive.
+pub(crate) fn read_envelope_from<E: From<XmlError>>(
+    source: impl BufRead,
+    record: Record,
+    mut on_record: impl FnMut(Ancestry<'_>, Element) -> Result<(), E>,
+) -> Result<Envelope, E> {
+    let mut reader = Reader::from_reader(source);
+    let mut builder = Builder::new(Some(record));
+    let mut buffer = Vec::new();
+
+    loop {
+        buffer.clear();
+        let event = reader
+            .read_event_into(&mut buffer)
+            .map_err(XmlError::from)?;
+        match builder.event(event)? {
+            Built::Nothing => {}
+            Built::Record(element) => on_record(builder.ancestry(), element)?,
+            Built::Root(root) => return Ok(envelope(root)?),
+        }
+    }
+}
+
 /// Reads a whole document into a tree; content after the root element is ignored.
 #[cfg(test)]
 pub(crate) fn parse_document(bytes: &[u8]) -> Result<Element, XmlError> {
     read_document(bytes, None, |_, _| Ok::<_, XmlError>(()))
 }
 
+/// Reads from a slice: its events borrow from it, with no copy.
 fn read_document<E: From<XmlError>>(
     bytes: &[u8],
     record: Option<Record>,
     mut on_record: impl FnMut(&[Element], Element) -> Result<(), E>,
 ) -> Result<Element, E> {
     let mut reader = Reader::from_reader(bytes);
-    let mut namespaces = Namespaces::default();
-    let mut text = PendingText::default();
-    let mut open: Vec<Element> = Vec::new();
+    let mut builder = Builder::new(record);
 
     loop {
-        let closed = match reader.read_event().map_err(XmlError::from)? {
+        let event = reader.read_event().map_err(XmlError::from)?;
+        match builder.event(event)? {
+            Built::Nothing => {}
+            Built::Record(element) => on_record(builder.ancestry().elements, element)?,
+            Built::Root(root) => return Ok(root),
+        }
+    }
+}
+
+/// Builds the tree event by event, and sets records aside.
+#[derive(Debug)]
+struct Builder {
+    record: Option<Record>,
+    namespaces: Namespaces,
+    text: PendingText,
+    open: Vec<Element>,
+    /// Bumped by each change of an element that may be a record's ancestor.
+    ancestry: u64,
+}
+
+/// What one event completed.
+#[derive(Debug)]
+enum Built {
+    Nothing,
+    Record(Element),
+    Root(Element),
+}
+
+impl Builder {
+    fn new(record: Option<Record>) -> Self {
+        Self {
+            record,
+            namespaces: Namespaces::default(),
+            text: PendingText::default(),
+            open: Vec::new(),
+            ancestry: 0,
+        }
+    }
+
+    fn ancestry(&self) -> Ancestry<'_> {
+        Ancestry {
+            elements: &self.open,
+            version: self.ancestry,
+        }
+    }
+
+    fn event(&mut self, event: Event<'_>) -> Result<Built, XmlError> {
+        let open = &mut self.open;
+        let closed = match event {
             Event::Start(start) => {
                 if open.len() >= MAX_DEPTH {
-                    return Err(XmlError::TooDeep.into());
+                    return Err(XmlError::TooDeep);
                 }
-                text.flush(open.last_mut())?;
-                let element = namespaces.element(&start, open.len())?;
+                self.text.flush(open.last_mut())?;
+                let element = self.namespaces.element(&start, open.len())?;
+                if self.record.is_some_and(|record| open.len() < record.depth) {
+                    self.ancestry += 1;
+                }
                 open.push(element);
                 None
             }
             Event::Empty(start) => {
-                text.flush(open.last_mut())?;
-                let element = namespaces.element(&start, open.len())?;
-                namespaces.close(open.len());
+                self.text.flush(open.last_mut())?;
+                let element = self.namespaces.element(&start, open.len())?;
+                self.namespaces.close(open.len());
                 Some(element)
             }
             // quick-xml has checked that the end tag matches the open one.
             Event::End(_) => {
                 let mut element = open.pop();
-                text.flush(element.as_mut())?;
-                namespaces.close(open.len());
+                self.text.flush(element.as_mut())?;
+                self.namespaces.close(open.len());
                 element
             }
-            Event::Text(raw) => text.push_raw(&raw),
-            Event::CData(raw) => text.push_raw(&raw),
-            Event::GeneralRef(reference) => text.push_reference(&reference)?,
-            Event::Eof => return Err(end_of_input(&open).into()),
+            Event::Text(raw) => self.text.push_raw(&raw),
+            Event::CData(raw) => self.text.push_raw(&raw),
+            Event::GeneralRef(reference) => self.text.push_reference(&reference)?,
+            Event::Eof => return Err(end_of_input(open)),
             _ => None,
         };
 
-        let Some(closed) = closed else { continue };
-        if record.is_some_and(|record| is_record(&open, &closed, record)) {
-            on_record(&open, closed)?;
-        } else if let Some(root) = attach(&mut open, closed) {
-            return Ok(root);
+        let Some(closed) = closed else {
+            return Ok(Built::Nothing);
+        };
+        if let Some(record) = self.record {
+            if is_record(open, &closed, record) {
+                return Ok(Built::Record(closed));
+            }
+            if open.len() <= record.depth {
+                self.ancestry += 1;
+            }
         }
+        Ok(match attach(open, closed) {
+            Some(root) => Built::Root(root),
+            None => Built::Nothing,
+        })
     }
 }
 

@@ -160,3 +160,67 @@ async fn errors_never_show_the_password() {
             .contains("hunter2-secret")
     );
 }
+
+/// The error of a read whose RetrievePropertiesEx, the answer read while it arrives, is
+/// answered with `reply`.
+async fn inventory_error(reply: Reply, tweak: impl FnOnce(&mut VsphereConfig)) -> VsphereError {
+    let fake = FakeVcenter::vcsim().await;
+    fake.answer("RetrievePropertiesEx", [reply]);
+    let mut config = config(&fake);
+    tweak(&mut config);
+    read_error(config).await
+}
+
+const VMS: &str = "RetrievePropertiesEx-VirtualMachine-view";
+
+#[tokio::test]
+async fn an_inventory_answer_cut_short_is_an_xml_error() {
+    let body = fixture(&format!("{VMS}.response.xml"));
+
+    let error = inventory_error(Reply::new(200, &body[..body.len() * 2 / 3]), |_| {}).await;
+
+    assert!(matches!(error, VsphereError::Xml(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn an_inventory_answer_whose_connection_closes_is_an_http_error() {
+    let cut = Reply::fixture(VMS).framing(Framing::CutAfter(2000));
+
+    let error = inventory_error(cut, |_| {}).await;
+
+    assert_eq!(error.reason(), "http", "{error:?}");
+}
+
+#[tokio::test]
+async fn an_inventory_answer_that_stalls_times_out() {
+    let stalled = Reply::fixture(VMS).framing(Framing::StallAfter(2000));
+
+    let error = inventory_error(stalled, |config| {
+        config.request_timeout = Duration::from_millis(300);
+    })
+    .await;
+
+    assert_eq!(error.reason(), "timeout", "{error:?}");
+}
+
+#[tokio::test]
+async fn an_inventory_answer_over_the_cap_is_refused_whatever_its_framing() {
+    for framing in [Framing::ContentLength, Framing::Chunked] {
+        let reply = Reply::fixture(VMS).framing(framing);
+
+        let error = inventory_error(reply, |config| config.max_response_bytes = 3000).await;
+
+        assert_eq!(error.reason(), "body_too_large", "{framing:?}: {error:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_inventory_answer_in_small_chunks_is_read_whole() {
+    let fake = FakeVcenter::vcsim().await;
+    let chunked = Reply::fixture(VMS).framing(Framing::Chunked);
+    fake.answer("RetrievePropertiesEx", [chunked]);
+
+    let source = VsphereSource::new(config(&fake)).expect("valid settings");
+
+    assert_eq!(source.read_inventory().await.expect("read").vms.len(), 4);
+}

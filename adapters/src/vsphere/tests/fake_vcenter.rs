@@ -24,6 +24,9 @@ pub(super) enum Framing {
     Chunked,
     /// Announces the whole length, sends this many bytes, and closes the connection.
     CutAfter(usize),
+    /// Announces the whole length, sends this many bytes, and sends nothing more for a
+    /// minute.
+    StallAfter(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -290,14 +293,20 @@ async fn write_reply<S: AsyncWrite + Unpin>(stream: &mut S, reply: &Reply) -> st
     }
 
     match reply.framing {
-        Framing::ContentLength | Framing::CutAfter(_) => {
+        Framing::ContentLength | Framing::CutAfter(_) | Framing::StallAfter(_) => {
             head.push_str(&format!("Content-Length: {}\r\n\r\n", reply.body.len()));
             let sent = match reply.framing {
-                Framing::CutAfter(n) => &reply.body[..n.min(reply.body.len())],
+                Framing::CutAfter(n) | Framing::StallAfter(n) => {
+                    &reply.body[..n.min(reply.body.len())]
+                }
                 _ => &reply.body[..],
             };
             stream.write_all(head.as_bytes()).await?;
             stream.write_all(sent).await?;
+            if matches!(reply.framing, Framing::StallAfter(_)) {
+                stream.flush().await?;
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
         }
         Framing::Chunked => {
             head.push_str("Transfer-Encoding: chunked\r\n\r\n");

@@ -10,6 +10,7 @@ mod feed_updates;
 mod paging;
 mod proptests;
 mod session;
+mod streaming;
 mod tls;
 
 use std::path::PathBuf;

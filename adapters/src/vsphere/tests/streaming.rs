@@ -1,0 +1,103 @@
+//! The read of an answer while it arrives, on its own: records in order, and an early
+//! stop that does not wait for the rest of the body.
+
+use std::time::{Duration, Instant};
+
+use super::super::error::VsphereError;
+use super::super::properties::OBJECTS;
+use super::super::streaming::read_streamed;
+use super::super::tls::{Trust, client_config};
+use super::fake_vcenter::{FakeVcenter, Framing, Reply};
+use super::fixture;
+
+const VMS: &str = "RetrievePropertiesEx-VirtualMachine-view";
+
+/// The fake's answer to a RetrievePropertiesEx, not yet read; the fake must outlive it.
+async fn answer(reply: Reply) -> (FakeVcenter, reqwest::Response) {
+    let fake = FakeVcenter::start().await;
+    fake.answer("RetrievePropertiesEx", [reply]);
+    let request = "<Envelope><Body><RetrievePropertiesEx/></Body></Envelope>";
+
+    let tls = client_config(Trust::Nothing).expect("a tls configuration");
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build();
+    let response = client
+        .expect("a client")
+        .post(fake.url())
+        .body(request)
+        .send()
+        .await;
+
+    (fake, response.expect("an answer"))
+}
+
+#[tokio::test]
+async fn records_come_in_document_order_with_their_ancestors() {
+    let (_fake, response) = answer(Reply::fixture(VMS).framing(Framing::Chunked)).await;
+    let mut seen = Vec::new();
+
+    let envelope = read_streamed(
+        "RetrievePropertiesEx",
+        response,
+        u64::MAX,
+        OBJECTS,
+        |open, objects| {
+            let ancestors: Vec<_> = open.iter().map(|e| e.name.to_string()).collect();
+            let obj = objects.child("obj").and_then(|obj| obj.moref());
+            seen.push((ancestors, obj.map(|obj| obj.value)));
+            Ok(())
+        },
+    )
+    .await;
+
+    assert!(envelope.is_ok(), "{envelope:?}");
+    let ids: Vec<_> = seen.iter().filter_map(|(_, id)| id.clone()).collect();
+    assert_eq!(ids, ["vm-57", "vm-60", "vm-63", "vm-66"]);
+    for (ancestors, _) in &seen {
+        let expected = [
+            "Envelope",
+            "Body",
+            "RetrievePropertiesExResponse",
+            "returnval",
+        ];
+        assert_eq!(ancestors, &expected);
+    }
+}
+
+#[tokio::test]
+async fn a_refused_record_ends_the_read_without_waiting_for_the_rest() {
+    let body = fixture(&format!("{VMS}.response.xml"));
+    let stalled = Reply::fixture(VMS).framing(Framing::StallAfter(body.len() - 10));
+    let (_fake, response) = answer(stalled).await;
+    let started = Instant::now();
+
+    // The last record refused: the parser has nothing left to send, and waits for the
+    // end of the body, which does not come.
+    let mut records = 0;
+    let envelope = read_streamed(
+        "RetrievePropertiesEx",
+        response,
+        u64::MAX,
+        OBJECTS,
+        |_, _| {
+            records += 1;
+            if records < 4 {
+                return Ok(());
+            }
+            Err(VsphereError::unexpected(
+                "RetrievePropertiesEx",
+                "refused by the test",
+            ))
+        },
+    )
+    .await;
+
+    let error = envelope.expect_err("refused");
+    assert!(error.to_string().contains("refused by the test"), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
