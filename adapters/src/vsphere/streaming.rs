@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::error::VsphereError;
-use super::xml::{Ancestry, Element, Envelope, Record, XmlError, read_envelope_from};
+use super::xml::{Ancestry, Element, Envelope, FlatRecord, Record, XmlError, read_envelope_from};
 
 /// Records parsed ahead of the caller, at most: the parser waits beyond.
 const RECORDS_AHEAD: usize = 256;
@@ -22,7 +22,8 @@ const RECORDS_AHEAD: usize = 256;
 enum Message {
     /// The open ancestors of the records that follow.
     Ancestors(Vec<Element>),
-    Record(Element),
+    /// Made a tree on the caller's side, so that the parser's thread does less.
+    Record(FlatRecord),
 }
 
 /// Why the parser stopped before the end.
@@ -83,7 +84,7 @@ async fn apply(
     while let Some(message) = parsed.recv().await {
         match message {
             Message::Ancestors(elements) => ancestors = elements,
-            Message::Record(element) => on_record(&ancestors, element)?,
+            Message::Record(flat) => on_record(&ancestors, flat.into_element())?,
         }
     }
     Ok(())

@@ -147,7 +147,7 @@ pub(crate) struct Ancestry<'a> {
 pub(crate) fn read_envelope_from<E: From<XmlError>>(
     source: impl BufRead,
     record: Record,
-    mut on_record: impl FnMut(Ancestry<'_>, Element) -> Result<(), E>,
+    mut on_record: impl FnMut(Ancestry<'_>, FlatRecord) -> Result<(), E>,
 ) -> Result<Envelope, E> {
     let mut reader = Reader::from_reader(source);
     let mut builder = Builder::new(Some(record));
@@ -160,7 +160,7 @@ pub(crate) fn read_envelope_from<E: From<XmlError>>(
             .map_err(XmlError::from)?;
         match builder.event(event)? {
             Built::Nothing => {}
-            Built::Record(element) => on_record(builder.ancestry(), element)?,
+            Built::Record(flat) => on_record(builder.ancestry(), flat)?,
             Built::Root(root) => return Ok(envelope(root)?),
         }
     }
@@ -185,7 +185,7 @@ fn read_document<E: From<XmlError>>(
         let event = reader.read_event().map_err(XmlError::from)?;
         match builder.event(event)? {
             Built::Nothing => {}
-            Built::Record(element) => on_record(builder.ancestry().elements, element)?,
+            Built::Record(flat) => on_record(builder.ancestry().elements, flat.into_element())?,
             Built::Root(root) => return Ok(root),
         }
     }
@@ -197,7 +197,13 @@ struct Builder {
     record: Option<Record>,
     namespaces: Namespaces,
     text: PendingText,
+    /// The open elements outside any record.
     open: Vec<Element>,
+    /// The record being read, and the indexes of its open elements.
+    flat: Option<FlatRecord>,
+    flat_open: Vec<u32>,
+    /// The size of the last record, to size the next one's buffers.
+    last_record: (usize, usize, usize),
     /// Bumped by each change of an element that may be a record's ancestor.
     ancestry: u64,
 }
@@ -206,7 +212,7 @@ struct Builder {
 #[derive(Debug)]
 enum Built {
     Nothing,
-    Record(Element),
+    Record(FlatRecord),
     Root(Element),
 }
 
@@ -217,6 +223,9 @@ impl Builder {
             namespaces: Namespaces::default(),
             text: PendingText::default(),
             open: Vec::new(),
+            flat: None,
+            flat_open: Vec::new(),
+            last_record: (0, 0, 0),
             ancestry: 0,
         }
     }
@@ -228,56 +237,193 @@ impl Builder {
         }
     }
 
-    fn event(&mut self, event: Event<'_>) -> Result<Built, XmlError> {
-        let open = &mut self.open;
-        let closed = match event {
-            Event::Start(start) => {
-                if open.len() >= MAX_DEPTH {
-                    return Err(XmlError::TooDeep);
-                }
-                self.text.flush(open.last_mut())?;
-                let element = self.namespaces.element(&start, open.len())?;
-                if self.record.is_some_and(|record| open.len() < record.depth) {
-                    self.ancestry += 1;
-                }
-                open.push(element);
-                None
-            }
-            Event::Empty(start) => {
-                self.text.flush(open.last_mut())?;
-                let element = self.namespaces.element(&start, open.len())?;
-                self.namespaces.close(open.len());
-                Some(element)
-            }
-            // quick-xml has checked that the end tag matches the open one.
-            Event::End(_) => {
-                let mut element = open.pop();
-                self.text.flush(element.as_mut())?;
-                self.namespaces.close(open.len());
-                element
-            }
-            Event::Text(raw) => self.text.push_raw(&raw),
-            Event::CData(raw) => self.text.push_raw(&raw),
-            Event::GeneralRef(reference) => self.text.push_reference(&reference)?,
-            Event::Eof => return Err(end_of_input(open)),
-            _ => None,
-        };
+    fn depth(&self) -> usize {
+        self.open.len() + self.flat_open.len()
+    }
 
-        let Some(closed) = closed else {
-            return Ok(Built::Nothing);
-        };
-        if let Some(record) = self.record {
-            if is_record(open, &closed, record) {
-                return Ok(Built::Record(closed));
-            }
-            if open.len() <= record.depth {
-                self.ancestry += 1;
-            }
+    fn event(&mut self, event: Event<'_>) -> Result<Built, XmlError> {
+        match event {
+            Event::Start(start) => self.start(&start, false),
+            Event::Empty(start) => self.start(&start, true),
+            // quick-xml has checked that the end tag matches the open one.
+            Event::End(_) => self.end(),
+            Event::Text(raw) => Ok(self.text.push_raw(&raw)),
+            Event::CData(raw) => Ok(self.text.push_raw(&raw)),
+            Event::GeneralRef(reference) => self.text.push_reference(&reference),
+            Event::Eof => Err(self.end_of_input()),
+            _ => Ok(Built::Nothing),
         }
-        Ok(match attach(open, closed) {
-            Some(root) => Built::Root(root),
+    }
+
+    fn start(&mut self, start: &BytesStart<'_>, empty: bool) -> Result<Built, XmlError> {
+        let depth = self.depth();
+        if depth >= MAX_DEPTH && !empty {
+            return Err(XmlError::TooDeep);
+        }
+        self.flush_text()?;
+        let element = self.namespaces.element(start, depth)?;
+        if empty {
+            self.namespaces.close(depth);
+        }
+
+        if let Some(flat) = &mut self.flat {
+            let index = flat.push(element, self.flat_open.last().copied());
+            if !empty {
+                self.flat_open.push(index);
+            }
+            return Ok(Built::Nothing);
+        }
+        if self
+            .record
+            .is_some_and(|record| is_record(&self.open, &element, record))
+        {
+            return Ok(self.start_record(element, empty));
+        }
+        if empty {
+            return Ok(self.close(element));
+        }
+        if self
+            .record
+            .is_some_and(|record| self.open.len() < record.depth)
+        {
+            self.ancestry += 1;
+        }
+        self.open.push(element);
+        Ok(Built::Nothing)
+    }
+
+    fn start_record(&mut self, element: Element, empty: bool) -> Built {
+        let (nodes, pieces, text) = self.last_record;
+        let mut flat = FlatRecord {
+            elements: Vec::with_capacity(nodes),
+            parents: Vec::with_capacity(nodes),
+            pieces: Vec::with_capacity(pieces),
+            text: String::with_capacity(text),
+        };
+        let index = flat.push(element, None);
+        if empty {
+            return Built::Record(flat);
+        }
+        self.flat = Some(flat);
+        self.flat_open.push(index);
+        Built::Nothing
+    }
+
+    fn end(&mut self) -> Result<Built, XmlError> {
+        self.flush_text()?;
+        self.namespaces.close(self.depth().saturating_sub(1));
+
+        if self.flat.is_some() {
+            self.flat_open.pop();
+            if !self.flat_open.is_empty() {
+                return Ok(Built::Nothing);
+            }
+            let Some(flat) = self.flat.take() else {
+                return Ok(Built::Nothing);
+            };
+            self.last_record = (flat.elements.len(), flat.pieces.len(), flat.text.len());
+            return Ok(Built::Record(flat));
+        }
+        Ok(match self.open.pop() {
+            Some(element) => self.close(element),
             None => Built::Nothing,
         })
+    }
+
+    /// Adds a finished element, not a record, to its parent.
+    fn close(&mut self, element: Element) -> Built {
+        if self
+            .record
+            .is_some_and(|record| self.open.len() <= record.depth)
+        {
+            self.ancestry += 1;
+        }
+        match attach(&mut self.open, element) {
+            Some(root) => Built::Root(root),
+            None => Built::Nothing,
+        }
+    }
+
+    /// Gives the text gathered to the innermost open element; text outside any element
+    /// (white space around the root) is dropped.
+    fn flush_text(&mut self) -> Result<(), XmlError> {
+        if self.text.bytes.is_empty() {
+            return Ok(());
+        }
+
+        match (&mut self.flat, self.flat_open.last()) {
+            (Some(flat), Some(&node)) => flat.push_text(node, self.text.decoded()?),
+            _ => {
+                if let Some(element) = self.open.last_mut() {
+                    element.text.push_str(self.text.decoded()?);
+                }
+            }
+        }
+        self.text.bytes.clear();
+        Ok(())
+    }
+
+    fn end_of_input(&self) -> XmlError {
+        let innermost = match (&self.flat, self.flat_open.last()) {
+            (Some(flat), Some(&node)) => flat.elements.get(node as usize),
+            _ => self.open.last(),
+        };
+        match innermost {
+            Some(element) => XmlError::Truncated(element.name.clone().into_owned()),
+            None => XmlError::Empty,
+        }
+    }
+}
+
+/// A record as the parser read it: its elements in document order, each with its
+/// parent's index, and their text in one buffer, gathered with no allocation per
+/// element. [`FlatRecord::into_element`] makes it a tree, on the thread that applies it.
+#[derive(Debug, Default)]
+pub(crate) struct FlatRecord {
+    /// Without their text and children.
+    elements: Vec<Element>,
+    /// The parent of each element but the first, the record itself.
+    parents: Vec<u32>,
+    /// Which element each piece of `text` is of, in document order.
+    pieces: Vec<(u32, std::ops::Range<usize>)>,
+    text: String,
+}
+
+impl FlatRecord {
+    fn push(&mut self, element: Element, parent: Option<u32>) -> u32 {
+        let index = u32::try_from(self.elements.len()).unwrap_or(u32::MAX);
+        self.elements.push(element);
+        self.parents.push(parent.unwrap_or(0));
+        index
+    }
+
+    fn push_text(&mut self, node: u32, text: &str) {
+        let start = self.text.len();
+        self.text.push_str(text);
+        self.pieces.push((node, start..self.text.len()));
+    }
+
+    pub(crate) fn into_element(self) -> Element {
+        let FlatRecord {
+            mut elements,
+            parents,
+            pieces,
+            text,
+        } = self;
+        for (node, range) in pieces {
+            elements[node as usize].text.push_str(&text[range]);
+        }
+
+        // A parent comes before its children: attached from the last one up, each child
+        // is whole when it moves, its own children gathered (in reverse) before.
+        for index in (1..elements.len()).rev() {
+            let mut child = std::mem::take(&mut elements[index]);
+            child.children.reverse();
+            elements[parents[index] as usize].children.push(child);
+        }
+        let mut record = elements.into_iter().next().unwrap_or_default();
+        record.children.reverse();
+        record
     }
 }
 
@@ -292,10 +438,10 @@ struct PendingText {
 impl PendingText {
     /// Appends raw text, its line ends normalized as XML 1.0 says (`\r\n` and `\r` are
     /// `\n`); not a character reference's, which stays as written.
-    fn push_raw(&mut self, raw: &[u8]) -> Option<Element> {
+    fn push_raw(&mut self, raw: &[u8]) -> Built {
         if !raw.contains(&b'\r') {
             self.bytes.extend_from_slice(raw);
-            return None;
+            return Built::Nothing;
         }
 
         let mut rest = raw;
@@ -310,38 +456,27 @@ impl PendingText {
             rest = &rest[at + skip..];
         }
         self.bytes.extend_from_slice(rest);
-        None
+        Built::Nothing
     }
 
     /// Appends what a reference stands for.
-    fn push_reference(&mut self, reference: &BytesRef<'_>) -> Result<Option<Element>, XmlError> {
+    fn push_reference(&mut self, reference: &BytesRef<'_>) -> Result<Built, XmlError> {
         if let Some(character) = reference.resolve_char_ref()? {
             let mut utf8 = [0; 4];
             self.bytes
                 .extend_from_slice(character.encode_utf8(&mut utf8).as_bytes());
-            return Ok(None);
+            return Ok(Built::Nothing);
         }
 
         let name = reference.decode()?;
         let value = resolve_predefined_entity(&name)
             .ok_or_else(|| XmlError::UnknownEntity(name.clone().into_owned()))?;
         self.bytes.extend_from_slice(value.as_bytes());
-        Ok(None)
+        Ok(Built::Nothing)
     }
 
-    /// Decodes the text gathered into `element`'s; text outside any element (whitespace
-    /// around the root) is dropped.
-    fn flush(&mut self, element: Option<&mut Element>) -> Result<(), XmlError> {
-        if self.bytes.is_empty() {
-            return Ok(());
-        }
-
-        let decoded = std::str::from_utf8(&self.bytes).map_err(EncodingError::from);
-        if let Some(element) = element {
-            element.text.push_str(decoded?);
-        }
-        self.bytes.clear();
-        Ok(())
+    fn decoded(&self) -> Result<&str, XmlError> {
+        std::str::from_utf8(&self.bytes).map_err(|error| XmlError::Encoding(error.into()))
     }
 }
 
@@ -568,13 +703,6 @@ fn attach(open: &mut [Element], element: Element) -> Option<Element> {
             None
         }
         None => Some(element),
-    }
-}
-
-fn end_of_input(open: &[Element]) -> XmlError {
-    match open.last() {
-        Some(element) => XmlError::Truncated(element.name.clone().into_owned()),
-        None => XmlError::Empty,
     }
 }
 
@@ -876,5 +1004,33 @@ mod tests {
 
         assert_eq!(root.text, "x&y");
         assert_eq!(root.children[0].text, "in");
+    }
+
+    #[test]
+    fn a_record_is_the_same_tree_as_read_whole() {
+        let xml = format!(
+            r#"<s:Envelope {SOAP}><s:Body><R><returnval>
+            <objects>a<x xmlns:i="http://www.w3.org/2001/XMLSchema-instance" i:type="xsd:int">1</x>b
+            <y type="VirtualMachine"><z>&lt;deep&gt;</z><z/>c</y>d&#34;</objects>
+            <objects/><objects><w>1</w><w>2</w><w><v>3</v></w></objects>
+            </returnval></R></s:Body></s:Envelope>"#
+        );
+
+        let (handed, _) = records(
+            &xml,
+            Record {
+                name: "objects",
+                depth: 4,
+            },
+        );
+        let Ok(Envelope::Response(whole)) = parse_envelope(xml.as_bytes()) else {
+            panic!("not an answer");
+        };
+
+        let records: Vec<_> = handed.into_iter().map(|(_, record)| record).collect();
+        let returnval = whole.child("returnval").expect("returnval");
+        assert_eq!(records, returnval.children);
+        assert_eq!(records[0].children[0].xsi_type.as_deref(), Some("int"));
+        assert_eq!(records[0].text.trim(), "ab\n            d\"");
     }
 }
