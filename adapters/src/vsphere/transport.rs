@@ -203,7 +203,10 @@ fn answer(
 
 /// Reads the body chunk by chunk and stops past `limit`: `Content-Length` may be absent
 /// (chunked answers) or wrong.
-async fn read_capped(mut response: Response, limit: u64) -> Result<Vec<u8>, VsphereError> {
+pub(super) async fn read_capped(
+    mut response: Response,
+    limit: u64,
+) -> Result<Vec<u8>, VsphereError> {
     let too_large = VsphereError::BodyTooLarge { limit };
     if response
         .content_length()

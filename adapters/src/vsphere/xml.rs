@@ -11,7 +11,6 @@
 //! answers repeat are borrowed from a table rather than allocated.
 
 use std::borrow::Cow;
-use std::io::BufRead;
 
 use quick_xml::encoding::EncodingError;
 use quick_xml::escape::resolve_predefined_entity;
@@ -129,9 +128,11 @@ pub(crate) fn parse_envelope(bytes: &[u8]) -> Result<Envelope, XmlError> {
 pub(crate) fn read_envelope<E: From<XmlError>>(
     bytes: &[u8],
     record: Option<Record>,
-    on_record: impl FnMut(&[Element], Element) -> Result<(), E>,
+    mut on_record: impl FnMut(&[Element], Element) -> Result<(), E>,
 ) -> Result<Envelope, E> {
-    let root = read_document(bytes, record, on_record)?;
+    let root = read_document(bytes, record, |ancestry, flat| {
+        on_record(ancestry.elements, flat.into_element())
+    })?;
     Ok(envelope(root)?)
 }
 
@@ -143,27 +144,14 @@ pub(crate) struct Ancestry<'a> {
     pub version: u64,
 }
 
-/// [`read_envelope`] of an answer read from `source` as its bytes arrive.
-pub(crate) fn read_envelope_from<E: From<XmlError>>(
-    source: impl BufRead,
+/// [`read_envelope`], each record given flat, for another thread to make it a tree.
+pub(crate) fn read_envelope_flat<E: From<XmlError>>(
+    bytes: &[u8],
     record: Record,
-    mut on_record: impl FnMut(Ancestry<'_>, FlatRecord) -> Result<(), E>,
+    on_record: impl FnMut(Ancestry<'_>, FlatRecord) -> Result<(), E>,
 ) -> Result<Envelope, E> {
-    let mut reader = Reader::from_reader(source);
-    let mut builder = Builder::new(Some(record));
-    let mut buffer = Vec::new();
-
-    loop {
-        buffer.clear();
-        let event = reader
-            .read_event_into(&mut buffer)
-            .map_err(XmlError::from)?;
-        match builder.event(event)? {
-            Built::Nothing => {}
-            Built::Record(flat) => on_record(builder.ancestry(), flat)?,
-            Built::Root(root) => return Ok(envelope(root)?),
-        }
-    }
+    let root = read_document(bytes, Some(record), on_record)?;
+    Ok(envelope(root)?)
 }
 
 /// Reads a whole document into a tree; content after the root element is ignored.
@@ -176,7 +164,7 @@ pub(crate) fn parse_document(bytes: &[u8]) -> Result<Element, XmlError> {
 fn read_document<E: From<XmlError>>(
     bytes: &[u8],
     record: Option<Record>,
-    mut on_record: impl FnMut(&[Element], Element) -> Result<(), E>,
+    mut on_record: impl FnMut(Ancestry<'_>, FlatRecord) -> Result<(), E>,
 ) -> Result<Element, E> {
     let mut reader = Reader::from_reader(bytes);
     let mut builder = Builder::new(record);
@@ -185,7 +173,7 @@ fn read_document<E: From<XmlError>>(
         let event = reader.read_event().map_err(XmlError::from)?;
         match builder.event(event)? {
             Built::Nothing => {}
-            Built::Record(flat) => on_record(builder.ancestry().elements, flat.into_element())?,
+            Built::Record(flat) => on_record(builder.ancestry(), flat)?,
             Built::Root(root) => return Ok(root),
         }
     }

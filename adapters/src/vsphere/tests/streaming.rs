@@ -1,7 +1,5 @@
-//! The read of an answer while it arrives, on its own: records in order, and an early
-//! stop that does not wait for the rest of the body.
-
-use std::time::{Duration, Instant};
+//! The read of a large answer on two threads, on its own: records in order, a refusal
+//! that stops the parser, and the records before a break in the answer.
 
 use super::super::error::VsphereError;
 use super::super::properties::OBJECTS;
@@ -66,38 +64,62 @@ async fn records_come_in_document_order_with_their_ancestors() {
 }
 
 #[tokio::test]
-async fn a_refused_record_ends_the_read_without_waiting_for_the_rest() {
-    let body = fixture(&format!("{VMS}.response.xml"));
-    let stalled = Reply::fixture(VMS).framing(Framing::StallAfter(body.len() - 10));
-    let (_fake, response) = answer(stalled).await;
-    let started = Instant::now();
+async fn a_refused_record_stops_the_read_and_is_the_error_returned() {
+    for refused in 1..=4 {
+        let (_fake, response) = answer(Reply::fixture(VMS)).await;
+        let mut records = 0;
 
-    // The last record refused: the parser has nothing left to send, and waits for the
-    // end of the body, which does not come.
-    let mut records = 0;
+        let envelope = read_streamed(
+            "RetrievePropertiesEx",
+            response,
+            u64::MAX,
+            OBJECTS,
+            |_, _| {
+                records += 1;
+                if records < refused {
+                    return Ok(());
+                }
+                Err(VsphereError::unexpected(
+                    "RetrievePropertiesEx",
+                    "refused by the test",
+                ))
+            },
+        )
+        .await;
+
+        let error = envelope.expect_err("refused");
+        assert!(error.to_string().contains("refused by the test"), "{error}");
+        assert_eq!(records, refused, "no record after the refused one");
+    }
+}
+
+#[tokio::test]
+async fn a_broken_answer_gives_the_records_before_the_break_then_the_error() {
+    let body = fixture(&format!("{VMS}.response.xml"));
+    let broken = body.replacen(
+        "<objects><obj type=\"VirtualMachine\">vm-63",
+        "<objects><obj>vm-63</x>",
+        1,
+    );
+    assert_ne!(broken, body);
+    let (_fake, response) = answer(Reply::new(200, broken)).await;
+    let mut seen = Vec::new();
+
     let envelope = read_streamed(
         "RetrievePropertiesEx",
         response,
         u64::MAX,
         OBJECTS,
-        |_, _| {
-            records += 1;
-            if records < 4 {
-                return Ok(());
-            }
-            Err(VsphereError::unexpected(
-                "RetrievePropertiesEx",
-                "refused by the test",
-            ))
+        |_, objects| {
+            seen.push(objects.child("obj").map(|obj| obj.text.clone()));
+            Ok(())
         },
     )
     .await;
 
-    let error = envelope.expect_err("refused");
-    assert!(error.to_string().contains("refused by the test"), "{error}");
     assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        started.elapsed()
+        matches!(envelope, Err(VsphereError::Xml(_))),
+        "{envelope:?}"
     );
+    assert_eq!(seen, [Some("vm-57".to_owned()), Some("vm-60".to_owned())]);
 }
