@@ -20,6 +20,13 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 /// case the feed missed something (vcsim, for one, reports no annotation change).
 pub const DEFAULT_FULL_READ_INTERVAL: Duration = Duration::from_secs(600);
 
+/// How long the followed inventory is served on the change feed's word alone. A wait
+/// pending on a vCenter that hangs looks just like one on a quiet vCenter, so after this
+/// long without an answer a read first asks vCenter whether it still answers. Short
+/// enough that every interval's collection asks, long enough that the reads a change
+/// brings about, which follow an answer closely, do not.
+pub const DEFAULT_SILENCE_LIMIT: Duration = Duration::from_secs(5);
+
 /// A password: its `Debug` prints `[redacted]`, and it has no `Display`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
@@ -76,6 +83,8 @@ pub struct VsphereConfig {
     /// How often the followed inventory is read again in full, and how long a refused
     /// feed waits before it is tried again.
     pub full_read_interval: Duration,
+    /// See [`DEFAULT_SILENCE_LIMIT`].
+    pub silence_limit: Duration,
 }
 
 impl VsphereConfig {
@@ -94,6 +103,7 @@ impl VsphereConfig {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             follow_changes: true,
             full_read_interval: DEFAULT_FULL_READ_INTERVAL,
+            silence_limit: DEFAULT_SILENCE_LIMIT,
         };
         config.take_url_credentials();
         config
@@ -166,6 +176,7 @@ impl fmt::Debug for VsphereConfig {
             .field("max_response_bytes", &self.max_response_bytes)
             .field("follow_changes", &self.follow_changes)
             .field("full_read_interval", &self.full_read_interval)
+            .field("silence_limit", &self.silence_limit)
             .finish()
     }
 }

@@ -204,6 +204,15 @@ impl Connection {
         true
     }
 
+    /// Forgets the session of `generation` when `error` shows it lost, so that the next
+    /// read logs in again without first failing in it.
+    pub async fn forget_if_lost(&self, generation: u64, error: &VsphereError) {
+        let mut state = self.state.lock().await;
+        if state.lost_session(error) {
+            self.session_lost(&mut state, generation, error);
+        }
+    }
+
     async fn login(
         &self,
         state: &mut State,

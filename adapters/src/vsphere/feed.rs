@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use domain::Inventory;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
+use super::connection::Session;
 use super::error::VsphereError;
 use super::mirror::Mirror;
 use super::moref::Moref;
@@ -27,7 +29,8 @@ pub(crate) enum FeedStatus {
     Following,
     /// vCenter refused the feed: inventory reads poll until it is tried again.
     Refused,
-    /// The feed failed and is tried again after a pause; inventory reads poll meanwhile.
+    /// The feed failed, or a read found vCenter silent: it is read again after a pause,
+    /// and inventory reads poll meanwhile.
     Failing,
     /// Shutting down: the follower ends and is not started again.
     Stopped,
@@ -53,6 +56,10 @@ struct Followed {
     mirror: Mirror,
     /// The mirror is current: the follower is in step with vCenter.
     current: bool,
+    /// The session the mirror was read in, for asking whether vCenter still answers.
+    session: Option<Session>,
+    /// When vCenter last answered the follower (or that question).
+    heard_at: Option<Instant>,
 }
 
 impl Feed {
@@ -142,6 +149,38 @@ impl Feed {
         Some(followed.mirror.inventory())
     }
 
+    /// The session to ask vCenter whether it still answers, when the mirror is current
+    /// but vCenter has said nothing for `limit`.
+    pub fn silent_session(&self, limit: Duration) -> Option<Session> {
+        let followed = self.lock();
+        let silent = followed.heard_at.is_none_or(|at| at.elapsed() >= limit);
+        if !followed.current || !silent {
+            return None;
+        }
+        followed.session.clone()
+    }
+
+    /// vCenter answered just now.
+    pub fn heard(&self) {
+        self.lock().heard_at = Some(Instant::now());
+    }
+
+    /// vCenter did not answer a read's question: the mirror is no longer trusted, and
+    /// the follower's pending wait is given up (see [`Self::distrusted`]).
+    pub fn distrust(&self) {
+        self.lose(FeedStatus::Failing);
+    }
+
+    /// Returns once a read has distrusted the mirror. Only the follower's recovery sets
+    /// `Failing` otherwise, never while it waits.
+    pub async fn distrusted(&self) {
+        let mut progress = self.progress.subscribe();
+        let distrusted = progress.wait_for(|progress| progress.status == FeedStatus::Failing);
+        if distrusted.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// Records that `inventory()` reads in full, so that `changed()` waits for what
     /// happens from now on.
     pub fn polling(&self) {
@@ -169,8 +208,8 @@ impl Feed {
         }
     }
 
-    /// A full read through the feed: the mirror is replaced, and current.
-    pub fn replace(&self, mirror: Mirror) {
+    /// A full read through the feed, in `session`: the mirror is replaced, and current.
+    pub fn replace(&self, mirror: Mirror, session: Session) {
         let mut followed = self.lock();
 
         // Reads polled while the feed was down may have seen anything: tell the reader
@@ -178,6 +217,8 @@ impl Feed {
         let changed = !followed.current || !followed.mirror.same_vms(&mirror);
         followed.mirror = mirror;
         followed.current = true;
+        followed.session = Some(session);
+        followed.heard_at = Some(Instant::now());
 
         self.publish(changed, FeedStatus::Following);
     }

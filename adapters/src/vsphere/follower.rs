@@ -7,7 +7,8 @@
 //! WaitForUpdatesEx with the version, each answer applied to the mirror, until the safety
 //! net's full read is due (a new sync) or something fails. A lost session means one new
 //! Login, shared with the source's other reads, and a sync; other failures, a sync after
-//! a pause that doubles; a refusal, polling until the next full read is due.
+//! a pause that doubles; a refusal, polling until the next full read is due. A read that
+//! found vCenter silent (see `source`) ends a pending wait as a failure does.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,6 +74,8 @@ enum Failure {
     },
     /// Anything else: the mirror may have missed changes.
     Failed(VsphereError),
+    /// A read found vCenter silent while the wait was pending, and gave it up.
+    Distrusted,
     /// Shutdown cancelled the wait.
     Stopped,
 }
@@ -113,10 +116,12 @@ impl Follower {
         }
     }
 
-    /// The subscription is still of the current session, and no full read is due.
+    /// The subscription is still of the current session, no full read is due, and no
+    /// read has distrusted the mirror.
     fn in_step(&self, subscription: &Subscription) -> bool {
         Instant::now() < subscription.full_read_due
             && subscription.session.generation == self.connection.logins()
+            && self.feed.is_current()
     }
 
     async fn sync(&mut self) -> Result<Subscription, Failure> {
@@ -207,7 +212,7 @@ impl Follower {
 
         let vms = mirror.len();
         let resumed = !self.feed.is_current();
-        self.feed.replace(mirror);
+        self.feed.replace(mirror, subscription.session.clone());
         subscription.full_read_due = Instant::now() + self.full_read_interval;
 
         if resumed {
@@ -254,12 +259,9 @@ impl Follower {
         Ok(subscription)
     }
 
-    /// WaitForUpdatesEx, with an HTTP timeout beyond the wait.
-    ///
-    /// FIXME: the mirror counts as current while a wait is pending, so a vCenter that
-    /// stops answering without closing the connection shows only when the wait times out
-    /// (`MAX_WAIT` plus the request timeout, 90 s by default); until then inventory reads
-    /// serve the last state. The Resource Pool read of each interval fails sooner.
+    /// WaitForUpdatesEx, with an HTTP timeout beyond the wait, given up when a read
+    /// finds vCenter silent meanwhile: a vCenter that hangs would otherwise show only
+    /// when the wait times out, 90 s later by default.
     async fn wait(
         &self,
         subscription: &Subscription,
@@ -275,9 +277,15 @@ impl Follower {
 
         let version = subscription.version.as_deref();
         let collector = &subscription.collector;
-        let answer = vim
-            .wait_for_updates(collector, version, seconds, MAX_OBJECT_UPDATES, on_update)
-            .await;
+        let waited =
+            vim.wait_for_updates(collector, version, seconds, MAX_OBJECT_UPDATES, on_update);
+        let answer = tokio::select! {
+            answer = waited => answer,
+            () = self.feed.distrusted() => return Err(Failure::Distrusted),
+        };
+        if answer.is_ok() {
+            self.feed.heard();
+        }
 
         let ours = [&subscription.view, collector, &subscription.filter];
         let generation = subscription.session.generation;
@@ -319,6 +327,14 @@ impl Follower {
                 self.feed.lose(FeedStatus::Failing);
                 self.drop_session(generation, &error).await;
                 Some(backoff.after_loss())
+            }
+            Failure::Distrusted => {
+                let retry_in = backoff.next_delay();
+                warn!(
+                    ?retry_in,
+                    "vCenter stopped answering while the change feed waited, reading everything again"
+                );
+                Some(retry_in)
             }
             Failure::Failed(error) => {
                 self.feed.lose(FeedStatus::Failing);

@@ -13,10 +13,12 @@
 //! With the change feed (the default), the first inventory read starts a follower task
 //! instead: `CreatePropertyCollector`, `CreateFilter` on the view, then `WaitForUpdatesEx`,
 //! whose first answer is the full read and later ones the changes, applied to a mirror
-//! that inventory reads answer from without any call. When idle, one WaitForUpdatesEx a
-//! minute; every `full_read_interval`, a new collector and full read as a safety net; at
-//! shutdown, `CancelWaitForUpdates` and `DestroyPropertyCollector` before the view and the
-//! Logout. A server refusing the feed is polled as above.
+//! that inventory reads answer from without any call, unless vCenter has said nothing for
+//! `silence_limit`: then one `CurrentTime` first, since a hung vCenter and a quiet one look
+//! alike to a pending wait. When idle, one WaitForUpdatesEx a minute and one CurrentTime
+//! per collection; every `full_read_interval`, a new collector and full read as a safety
+//! net; at shutdown, `CancelWaitForUpdates` and `DestroyPropertyCollector` before the view
+//! and the Logout. A server refusing the feed is polled as above.
 //!
 //! Module map: `config` and `error` are the public face; `transport` (HTTP), `tls`,
 //! `request` and `xml` (SOAP bodies), `properties`, `updates` and `vim` (typed vim25

@@ -8,7 +8,9 @@
 //!
 //! The first `inventory()` starts the follower task (see `follower`), whose first full
 //! read through the feed it waits for; while the feed is followed, `inventory()` answers
-//! from memory without any call to vCenter. While it is not (refused, failing, disabled),
+//! from memory without any call to vCenter, unless vCenter has said nothing for the
+//! silence limit: then it asks vCenter the time first, and fails as a full read would
+//! when no answer comes. While the feed is not followed (refused, failing, disabled),
 //! each `inventory()` is a full read.
 
 use std::fmt;
@@ -37,6 +39,7 @@ pub struct VsphereSource {
     follower: Mutex<Option<JoinHandle<()>>>,
     follow_changes: bool,
     full_read_interval: Duration,
+    silence_limit: Duration,
 }
 
 impl VsphereSource {
@@ -53,6 +56,7 @@ impl VsphereSource {
             follower: Mutex::new(None),
             follow_changes: config.follow_changes,
             full_read_interval: config.full_read_interval,
+            silence_limit: config.silence_limit,
         })
     }
 
@@ -93,7 +97,7 @@ impl VsphereSource {
     async fn current_inventory(&self) -> Result<Inventory, VsphereError> {
         self.start_following();
 
-        if let Some(inventory) = self.feed.followed_inventory() {
+        if let Some(inventory) = self.followed_inventory().await? {
             return Ok(inventory);
         }
 
@@ -108,6 +112,35 @@ impl VsphereSource {
 
         self.feed.polling();
         self.read_inventory().await
+    }
+
+    /// The followed inventory while the feed is current and vCenter answers.
+    ///
+    /// A wait pending on a vCenter that hangs looks just like one on a quiet vCenter, so
+    /// after a silence vCenter is asked the time first. No answer fails the read, as a
+    /// full read would fail; a fault (vCenter answered, but not in this session) leaves
+    /// the read to a full read, which logs in again. Either way the follower reads
+    /// everything again.
+    async fn followed_inventory(&self) -> Result<Option<Inventory>, VsphereError> {
+        if let Some(session) = self.feed.silent_session(self.silence_limit) {
+            let vim = session.vim(self.connection.transport());
+            match vim.current_time().await {
+                Ok(_) => self.feed.heard(),
+                Err(error) => {
+                    self.feed.distrust();
+                    if error.fault().is_none() {
+                        return Err(error);
+                    }
+                    debug!(error = %error, "vCenter answered with a fault while followed, reading in full");
+                    self.connection
+                        .forget_if_lost(session.generation, &error)
+                        .await;
+                    return Ok(None);
+                }
+            }
+        }
+
+        Ok(self.feed.followed_inventory())
     }
 
     /// Starts the follower at the first call, unless the feed is disabled or stopped.
@@ -156,6 +189,7 @@ impl fmt::Debug for VsphereSource {
             .field("connection", &self.connection)
             .field("follow_changes", &self.follow_changes)
             .field("full_read_interval", &self.full_read_interval)
+            .field("silence_limit", &self.silence_limit)
             .finish_non_exhaustive()
     }
 }

@@ -126,6 +126,20 @@ impl<'a> Vim<'a> {
             .ok_or_else(|| VsphereError::unexpected(METHOD, "no vmware_soap_session cookie"))
     }
 
+    /// `ServiceInstance.CurrentTime`, vCenter's clock as it writes it: the smallest call
+    /// that needs a live session, made to learn whether vCenter still answers.
+    pub async fn current_time(&self) -> Result<String, VsphereError> {
+        const METHOD: &str = "CurrentTime";
+        let request = SoapRequest::new(METHOD, &Moref::new("ServiceInstance", "ServiceInstance"));
+
+        let response = self.call(request).await?;
+
+        response
+            .child_text("returnval")
+            .map(|time| time.trim().to_owned())
+            .ok_or_else(|| VsphereError::unexpected(METHOD, "no returnval"))
+    }
+
     pub async fn logout(&self) -> Result<(), VsphereError> {
         let request = SoapRequest::new("Logout", &self.content.session_manager);
         self.call(request).await.map(drop)

@@ -6,6 +6,7 @@ mod fake_vcenter;
 mod faults;
 mod feed;
 mod feed_lifecycle;
+mod feed_silence;
 mod feed_updates;
 mod paging;
 mod proptests;
