@@ -1,7 +1,8 @@
 //! The real binary against a misbehaving vCenter: each fault an operator's network or
 //! vCenter can throw at it (an answer cut off, garbage, a bare HTTP 500, an answer too
 //! slow or too large, a closed port, a certificate for another name) is survived, logged
-//! by name and recovered from; a vCenter down at start is picked up when it comes; a
+//! by name and recovered from, whether the exporter polls or follows the change feed; a
+//! vCenter down at start is picked up when it comes; a
 //! thousand failed collections cost no memory; and hostile annotations and VM names
 //! still give a snapshot that promtool accepts and whose labels read back.
 
@@ -27,6 +28,37 @@ const WAIT: Duration = Duration::from_secs(30);
 
 fn up(exposition: &Exposition) -> Option<f64> {
     exposition.single(&format!("{PREFIX}up"))
+}
+
+fn change_feed(exposition: &Exposition) -> Option<f64> {
+    exposition.single(&format!("{PREFIX}inventory_change_feed"))
+}
+
+/// How the exporter reads the inventory of the fake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// The fake refuses the change feed: a full read at each collection.
+    Polling,
+    /// The fake serves the change feed, as vCenter and vcsim do.
+    ChangeFeed,
+}
+
+impl Reading {
+    const BOTH: [Self; 2] = [Self::Polling, Self::ChangeFeed];
+
+    fn fake(self, fake: FakeVcenter) -> FakeVcenter {
+        match self {
+            Self::Polling => fake,
+            Self::ChangeFeed => fake.with_feed(),
+        }
+    }
+
+    fn gauge(self) -> f64 {
+        match self {
+            Self::Polling => 0.0,
+            Self::ChangeFeed => 1.0,
+        }
+    }
 }
 
 /// The exporter reading `fake` every `interval`, each call allowed one second.
@@ -115,10 +147,19 @@ fn failure_line(exporter: &mut Exporter, reason: &str) -> String {
 }
 
 /// Healthy, then `mode`: the exporter stays up and serving, logs the failure by `reason`,
-/// publishes `up 0` and no invented value; healthy again: the same values as before,
-/// within the same session. Returns the failure's log line.
-fn survives(fake: &FakeVcenter, exporter: &mut Exporter, mode: Mode, reason: &str) -> String {
-    let before = exporter.scrape_until(WAIT, |e| up(e) == Some(1.0));
+/// publishes `up 0` and no invented value, and no longer claims to follow the change
+/// feed; healthy again: the same values as before, within the same session, read as
+/// before. Returns the failure's log line.
+fn survives(
+    fake: &FakeVcenter,
+    exporter: &mut Exporter,
+    reading: Reading,
+    mode: Mode,
+    reason: &str,
+) -> String {
+    let reading_as_before =
+        |e: &Exposition| up(e) == Some(1.0) && change_feed(e) == Some(reading.gauge());
+    let before = exporter.scrape_until(WAIT, reading_as_before);
     let healthy = inventory_series(&before);
     assert!(!healthy.is_empty());
 
@@ -127,39 +168,43 @@ fn survives(fake: &FakeVcenter, exporter: &mut Exporter, mode: Mode, reason: &st
     let line = failure_line(exporter, reason);
     let during = exporter.scrape_until(WAIT, |e| up(e) == Some(0.0));
     assert!(exporter.is_running(), "the exporter died on {mode:?}");
+    assert_eq!(change_feed(&during), Some(0.0), "{reading:?}, {mode:?}");
     for (series, value) in inventory_series(&during) {
         assert_eq!(
             healthy.get(&series),
             Some(&value),
-            "{series:?} during {mode:?}: only the last good values may be kept"
+            "{series:?} during {mode:?} ({reading:?}): only the last good values may be kept"
         );
     }
     assert!(!line.contains(PASSWORD));
 
     fake.set_mode(Mode::Healthy);
 
-    let after = exporter.scrape_until(WAIT, |e| up(e) == Some(1.0));
-    assert_eq!(inventory_series(&after), healthy);
+    let after = exporter.scrape_until(WAIT, reading_as_before);
+    assert_eq!(inventory_series(&after), healthy, "{reading:?}");
     assert_eq!(
         fake.logins(),
         1,
-        "a failed call is no reason to log in again"
+        "a failed call is no reason to log in again ({reading:?})"
     );
     line
 }
 
-/// Runs [`survives`] on a fresh fake and exporter, then stops the exporter, which must
-/// log out.
-fn fault_is_survived(mode: Mode, reason: &str) -> String {
-    let fake = FakeVcenter::start(inventory());
-    let mut exporter = exporter_for(&fake, "200ms", &[]);
+/// Runs [`survives`] on a fresh fake and exporter, polling then following the change
+/// feed, and stops the exporter, which must log out. Returns the failure's log lines.
+fn fault_is_survived(mode: Mode, reason: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    for reading in Reading::BOTH {
+        let fake = reading.fake(FakeVcenter::start(inventory()));
+        let mut exporter = exporter_for(&fake, "200ms", &[]);
 
-    let line = survives(&fake, &mut exporter, mode, reason);
+        lines.push(survives(&fake, &mut exporter, reading, mode, reason));
 
-    let status = exporter.stop("TERM", Duration::from_secs(10));
-    assert!(status.success(), "{status:?}");
-    assert_eq!(fake.live_sessions(), 0, "the session is closed at exit");
-    line
+        let status = exporter.stop("TERM", Duration::from_secs(10));
+        assert!(status.success(), "{status:?}");
+        assert_eq!(fake.live_sessions(), 0, "the session is closed at exit");
+    }
+    lines
 }
 
 #[test]
@@ -174,11 +219,13 @@ fn garbage_instead_of_xml() {
 
 #[test]
 fn http_500_without_a_soap_fault() {
-    let line = fault_is_survived(Mode::Status500, "http");
-
-    assert!(line.contains("500"), "{line}");
+    for line in fault_is_survived(Mode::Status500, "http") {
+        assert!(line.contains("500"), "{line}");
+    }
 }
 
+/// Through the change feed, the exporter hears nothing while its wait is held, and finds
+/// vCenter silent when it asks it the time.
 #[test]
 fn an_answer_slower_than_the_request_timeout() {
     fault_is_survived(Mode::Slow, "timeout");
@@ -196,14 +243,16 @@ fn refused_connections() {
 
 #[test]
 fn a_certificate_for_another_name() {
-    let fake = FakeVcenter::start_tls(inventory());
     let ca_file = FakeVcenter::ca_file();
     let ca_path = ca_file.path().to_str().unwrap();
-    let mut exporter = exporter_for(&fake, "200ms", &["--ca-file", ca_path]);
+    for reading in Reading::BOTH {
+        let fake = reading.fake(FakeVcenter::start_tls(inventory()));
+        let mut exporter = exporter_for(&fake, "200ms", &["--ca-file", ca_path]);
 
-    let line = survives(&fake, &mut exporter, Mode::OtherName, "tls");
+        let line = survives(&fake, &mut exporter, reading, Mode::OtherName, "tls");
 
-    assert!(line.contains("not valid for name"), "{line}");
+        assert!(line.contains("not valid for name"), "{line}");
+    }
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! A misbehaving vCenter for the fault tests of the binary: enough vim25 over HTTP/1.1,
 //! answered from the captured vcsim bodies, for the exporter to log in and read its VMs and
-//! Resource Pool, and a fault in how it answers that a test switches on and off at any
-//! moment.
+//! Resource Pool, by polling or through the change feed, and a fault in how it answers
+//! that a test switches on and off at any moment.
 //!
 //! HTTP is spoken by hand, so that a fault can be placed anywhere in an answer: headers
 //! with half a body, a chunked body that never ends, no answer at all.
@@ -27,6 +27,10 @@ use super::Exporter;
 
 /// How late a [`Mode::Slow`] answer comes: far past the tests' `--request-timeout 1s`.
 pub const SLOW_BY: Duration = Duration::from_secs(5);
+
+/// How long the fake holds a `WaitForUpdatesEx` before it answers that nothing changed:
+/// short, so that a fault switched on meets the next wait soon.
+const FEED_HOLD: Duration = Duration::from_millis(500);
 
 /// What a [`Mode::Oversized`] answer streams at most: a mebibyte past the exporter's cap.
 pub const OVERSIZED_BYTES: u64 = adapters::vsphere::DEFAULT_MAX_RESPONSE_BYTES + (1 << 20);
@@ -99,6 +103,9 @@ struct Shared {
 #[derive(Debug, Default)]
 struct State {
     vms: Vec<FakeVm>,
+    /// Serve the change feed; when false, `CreatePropertyCollector` is refused and the
+    /// exporter polls.
+    feed: bool,
     logins: u64,
     sessions: HashSet<String>,
     /// Requests received per method, whatever the mode; VM reads as
@@ -153,6 +160,13 @@ impl FakeVcenter {
         }
     }
 
+    /// The same fake, serving the change feed: the first `WaitForUpdatesEx` enters every
+    /// VM, later ones are held a moment and answer that nothing changed.
+    pub fn with_feed(self) -> Self {
+        self.shared.state().feed = true;
+        self
+    }
+
     /// The SDK URL, without credentials.
     pub fn url(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
@@ -163,6 +177,8 @@ impl FakeVcenter {
         self.shared.mode.send_replace(mode);
     }
 
+    /// Through the change feed, the new VMs show at the exporter's next full read: the
+    /// fake's waits report no change.
     pub fn set_vms(&self, vms: Vec<FakeVm>) {
         self.shared.state().vms = vms;
     }
@@ -373,15 +389,18 @@ async fn answer<S: AsyncWrite + Unpin>(
     match mode {
         Mode::Healthy | Mode::OtherName => {
             let reply = shared.state().reply(request);
+            reply.held().await;
             write_reply(stream, &reply, reply.body.len()).await?;
         }
         Mode::Slow => {
             tokio::time::sleep(SLOW_BY).await;
             let reply = shared.state().reply(request);
+            reply.held().await;
             write_reply(stream, &reply, reply.body.len()).await?;
         }
         Mode::CutOff => {
             let reply = shared.state().reply(request);
+            reply.held().await;
             write_reply(stream, &reply, reply.body.len() / 2).await?;
             return Ok(false);
         }
@@ -471,6 +490,8 @@ struct Reply {
     body: Vec<u8>,
     content_type: &'static str,
     session: Option<String>,
+    /// How long the answer is held back, as vCenter holds a wait.
+    hold: Duration,
 }
 
 impl Reply {
@@ -480,6 +501,7 @@ impl Reply {
             body,
             content_type: "text/xml; charset=utf-8",
             session: None,
+            hold: Duration::ZERO,
         }
     }
 
@@ -493,6 +515,15 @@ impl Reply {
     fn content_type(mut self, content_type: &'static str) -> Self {
         self.content_type = content_type;
         self
+    }
+
+    fn hold(mut self, hold: Duration) -> Self {
+        self.hold = hold;
+        self
+    }
+
+    async fn held(&self) {
+        tokio::time::sleep(self.hold).await;
     }
 }
 
@@ -561,13 +592,10 @@ impl State {
         *self.calls.entry(request.call()).or_default() += 1;
     }
 
-    /// What vcsim would answer: the captures, a VM page built from `vms`, and
-    /// MethodNotFound for what the fake does not know (the change feed's
-    /// `CreatePropertyCollector`, so the exporter polls).
-    ///
-    /// FIXME: the faults are thus tried on the polling path only. Serving
-    /// `WaitForUpdatesEx` from `vms` would try them on the change feed too; the feed's
-    /// recovery is covered meanwhile by the adapter's scripted tests and tests/vcsim.rs.
+    /// What vcsim would answer: the captures, a VM page and the change feed's first
+    /// answer built from `vms`, and MethodNotFound for what the fake does not know (the
+    /// change feed's `CreatePropertyCollector` unless it serves the feed, so that the
+    /// exporter polls).
     fn reply(&mut self, request: &Request) -> Reply {
         let call = request.call();
         let anonymous = matches!(call.as_str(), "RetrieveServiceContent" | "Login");
@@ -597,6 +625,15 @@ impl State {
                 Reply::capture("RetrievePropertiesEx-ResourcePool-runtime")
             }
             "RetrievePropertiesEx/VirtualMachine" => Reply::new(200, vm_page(&self.vms)),
+            "CurrentTime" | "CancelWaitForUpdates" | "DestroyPropertyCollector" => {
+                Reply::capture(&call)
+            }
+            "CreatePropertyCollector" if self.feed => Reply::capture(&call),
+            "CreateFilter" => Reply::capture("CreateFilter-VirtualMachine-view"),
+            "WaitForUpdatesEx" if request.body.contains("<version>") => {
+                Reply::capture("WaitForUpdatesEx-2-maxWaitSeconds-expired").hold(FEED_HOLD)
+            }
+            "WaitForUpdatesEx" => Reply::new(200, update_set(&self.vms)),
             other => method_not_found(other.split('/').next().unwrap_or(other)),
         }
     }
@@ -629,54 +666,100 @@ fn method_not_found(method: &str) -> Reply {
 
 /// The captured VM page's envelope around objects written as vcsim writes them.
 fn vm_page(vms: &[FakeVm]) -> Vec<u8> {
-    let capture = capture("RetrievePropertiesEx-VirtualMachine-view");
-    let (head, rest) = capture.split_once("<returnval>").expect("a returnval");
-    let (_, tail) = rest.split_once("</returnval>").expect("a returnval");
-
-    let mut page = format!("{head}<returnval>");
+    let mut objects = String::new();
     for vm in vms {
         let _ = write!(
-            page,
+            objects,
             r#"<objects><obj type="VirtualMachine">{}</obj>"#,
             vm.id
         );
-        property(&mut page, "name", "xsd:string", &vm.name);
-        property(
-            &mut page,
-            "summary.config.numCpu",
-            "xsd:int",
-            &vm.vcpus.to_string(),
-        );
-        let memory = vm.memory_mb.to_string();
-        property(&mut page, "summary.config.memorySizeMB", "xsd:int", &memory);
-        if let Some(annotation) = &vm.annotation {
-            property(&mut page, "config.annotation", "xsd:string", annotation);
+        for (name, value) in properties(vm) {
+            let _ = write!(objects, "<propSet><name>{name}</name>{value}</propSet>");
         }
-        property(
-            &mut page,
-            "summary.config.template",
-            "xsd:boolean",
-            &vm.template.to_string(),
-        );
-        property(
-            &mut page,
-            "runtime.powerState",
-            "VirtualMachinePowerState",
-            "poweredOn",
-        );
-        page.push_str("</objects>");
+        objects.push_str("</objects>");
     }
-    page.push_str("</returnval>");
-    page.push_str(tail);
-    page.into_bytes()
+
+    in_envelope("RetrievePropertiesEx-VirtualMachine-view", &objects)
 }
 
-fn property(page: &mut String, name: &str, kind: &str, value: &str) {
-    let _ = write!(
-        page,
-        r#"<propSet><name>{name}</name><val xmlns:XMLSchema-instance="http://www.w3.org/2001/XMLSchema-instance" XMLSchema-instance:type="{kind}">{}</val></propSet>"#,
-        escape(value)
+/// The change feed's first answer, as vcsim writes it: every VM entering, on the filter
+/// of the `CreateFilter` capture.
+fn update_set(vms: &[FakeVm]) -> Vec<u8> {
+    let filter = capture("CreateFilter-VirtualMachine-view");
+    let filter = between(
+        &filter,
+        r#"<returnval type="PropertyFilter">"#,
+        "</returnval>",
     );
+
+    let mut set = format!(
+        r#"<version>-</version><filterSet><filter type="PropertyFilter">{filter}</filter>"#
+    );
+    for vm in vms {
+        let _ = write!(
+            set,
+            r#"<objectSet><kind>enter</kind><obj type="VirtualMachine">{}</obj>"#,
+            vm.id
+        );
+        for (name, value) in properties(vm) {
+            let _ = write!(
+                set,
+                "<changeSet><name>{name}</name><op>assign</op>{value}</changeSet>"
+            );
+        }
+        set.push_str("</objectSet>");
+    }
+    set.push_str("</filterSet>");
+
+    in_envelope("WaitForUpdatesEx-1-initial-enter", &set)
+}
+
+/// The capture's envelope, with `returnval` holding `content`.
+fn in_envelope(capture_name: &str, content: &str) -> Vec<u8> {
+    let capture = capture(capture_name);
+    let (head, rest) = capture.split_once("<returnval>").expect("a returnval");
+    let (_, tail) = rest.split_once("</returnval>").expect("a returnval");
+    format!("{head}<returnval>{content}</returnval>{tail}").into_bytes()
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let (_, rest) = text.split_once(start).expect("the start");
+    rest.split_once(end).expect("the end").0
+}
+
+/// The properties the exporter asks for, each with its typed `val`; an unset annotation
+/// is left out, as vSphere does.
+fn properties(vm: &FakeVm) -> Vec<(&'static str, String)> {
+    let mut properties = vec![
+        ("name", value("xsd:string", &vm.name)),
+        (
+            "summary.config.numCpu",
+            value("xsd:int", &vm.vcpus.to_string()),
+        ),
+        (
+            "summary.config.memorySizeMB",
+            value("xsd:int", &vm.memory_mb.to_string()),
+        ),
+    ];
+    if let Some(annotation) = &vm.annotation {
+        properties.push(("config.annotation", value("xsd:string", annotation)));
+    }
+    properties.push((
+        "summary.config.template",
+        value("xsd:boolean", &vm.template.to_string()),
+    ));
+    properties.push((
+        "runtime.powerState",
+        value("VirtualMachinePowerState", "poweredOn"),
+    ));
+    properties
+}
+
+fn value(kind: &str, value: &str) -> String {
+    format!(
+        r#"<val xmlns:XMLSchema-instance="http://www.w3.org/2001/XMLSchema-instance" XMLSchema-instance:type="{kind}">{}</val>"#,
+        escape(value)
+    )
 }
 
 /// XML text: markup escaped, and control characters (but tab and line feed) written as
