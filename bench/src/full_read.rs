@@ -11,7 +11,10 @@
 //!   the view and, with the change feed, a property collector and filter, and returns
 //!   once the feed's first `WaitForUpdatesEx` (the full read) has been applied; then
 //!   `Snapshot::compute`, and the source's shutdown, untimed. Its own floor is timed too:
-//!   the same feed calls on a logged-in raw session, the answer read and not parsed.
+//!   the same calls on a fresh raw session (RetrieveServiceContent, Login,
+//!   CreateContainerView, then the feed's), the answer read and not parsed. The first
+//!   read is judged against that floor: the narrow floor has neither the session's set-up
+//!   nor the feed's larger answer.
 //!
 //! The heap each needed above what was in use before it is counted too (see `alloc`).
 
@@ -43,8 +46,9 @@ pub struct FullReads {
     pub later_total: Samples,
     /// A fresh source's first read, login included, and its snapshot.
     pub first_total: Samples,
-    /// The floor of the feed's first read: CreatePropertyCollector, CreateFilter and the
-    /// first WaitForUpdatesEx on a logged-in session, read to the end, nothing parsed.
+    /// The floor of the first read: RetrieveServiceContent, Login, CreateContainerView,
+    /// CreatePropertyCollector, CreateFilter and the first WaitForUpdatesEx on a fresh
+    /// session, read to the end, nothing parsed.
     pub feed_floor: Samples,
     /// The floor's answer parsed into VMs, as a full read parses it.
     pub parse: Samples,
@@ -61,7 +65,13 @@ pub async fn measure(
     repetitions: usize,
 ) -> anyhow::Result<FullReads> {
     let expected_vms = ready.value("pool_total_vm_count").unwrap_or_default() as usize;
-    let raw = RawSession::open(http, &ready.url, launcher::USERNAME, launcher::PASSWORD).await?;
+    let raw = RawSession::open(
+        http.clone(),
+        &ready.url,
+        launcher::USERNAME,
+        launcher::PASSWORD,
+    )
+    .await?;
     let source = VsphereSource::connect(config(ready, false)?).await?;
     let pool = source.read_resource_pool_runtime().await?;
 
@@ -88,10 +98,9 @@ pub async fn measure(
         figures.compute.push(compute);
         figures.later_total.push(read + compute);
 
-        let started = Instant::now();
-        let collector = raw.follow().await?;
-        figures.feed_floor.push(started.elapsed());
-        raw.destroy_collector(&collector).await?;
+        figures
+            .feed_floor
+            .push(first_read_floor(ready, &http).await?);
 
         let base = alloc::reset_peak();
         let (total, vms) = first_read(ready, pool).await?;
@@ -131,6 +140,25 @@ struct Rounds {
     later_heap: u64,
     first_heap: u64,
     parse_heap: u64,
+}
+
+/// The calls of a first read, made raw on a fresh session; the session is closed after,
+/// untimed.
+async fn first_read_floor(ready: &Ready, http: &reqwest::Client) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let fresh = RawSession::open(
+        http.clone(),
+        &ready.url,
+        launcher::USERNAME,
+        launcher::PASSWORD,
+    )
+    .await?;
+    let collector = fresh.follow().await?;
+    let elapsed = started.elapsed();
+
+    fresh.destroy_collector(&collector).await?;
+    fresh.close().await?;
+    Ok(elapsed)
 }
 
 /// The exporter's settings for the launcher's simulator; `follow_changes` as asked.
@@ -223,7 +251,7 @@ impl FullReads {
         );
         let feed_floor = self.feed_floor.median();
         report.row(
-            "1. feed floor: CreatePropertyCollector, CreateFilter, first WaitForUpdatesEx",
+            "1. first read's floor: service content, Login, view, collector, filter, first WaitForUpdatesEx",
             against_floor(feed_floor, floor),
             "",
             None,
@@ -232,12 +260,12 @@ impl FullReads {
         report.row(
             "1. exporter, first read through the feed, login included (in process)",
             format!(
-                "{} ({:.2} × feed floor)",
+                "{} ({:.2} × its floor)",
                 against_floor(first, floor),
                 ratio(first, feed_floor)
             ),
-            format!("≤ {GOAL_RATIO} × floor"),
-            Some(ratio(first, floor) <= GOAL_RATIO),
+            format!("≤ {GOAL_RATIO} × its floor"),
+            Some(ratio(first, feed_floor) <= GOAL_RATIO),
         );
         report.row(
             "1. the floor's answer parsed alone (adapter's parser, in process)",
