@@ -330,6 +330,56 @@ fn changes_reach_the_metrics_within_two_seconds_through_the_feed() {
     );
 }
 
+/// A simulator that hangs (SIGSTOP) while the exporter follows its change feed shows at
+/// the next collections, not when the pending wait times out a minute later; once it
+/// answers again, the feed is followed again, in the same session.
+#[test]
+fn a_hung_simulator_is_reported_long_before_the_wait_times_out() {
+    let mut vcsim = Vcsim::start(&VcsimOptions {
+        password: PASSWORD,
+        ..Default::default()
+    });
+    let options = [
+        "--interval",
+        "1s",
+        "--request-timeout",
+        "2s",
+        "--stale-after",
+        "5m",
+    ];
+    let mut exporter = exporter_for(&vcsim, "hatchery-vsphere", &options);
+    let feed = |e: &Exposition| e.single(&format!("{PREFIX}inventory_change_feed"));
+    let following = |e: &Exposition| up(e) == Some(1.0) && feed(e) == Some(1.0);
+    let before = exporter.scrape_until(Duration::from_secs(60), following);
+
+    // Quiet past the silence limit (5 s): the simulator is asked the time, and answers.
+    std::thread::sleep(Duration::from_secs(7));
+    assert!(following(&exporter.scrape()), "still following");
+    let failed = |logs: Vec<String>| logs.iter().any(|l| l.contains("collection failed"));
+    assert!(!failed(exporter.logs()), "{:#?}", exporter.logs());
+
+    vcsim.freeze();
+
+    // The pending wait would end 62 s from its start (60 s wait, 2 s timeout).
+    let down = exporter.scrape_until(Duration::from_secs(30), |e| up(e) == Some(0.0));
+    assert_eq!(feed(&down), Some(0.0), "no longer claims to follow");
+    assert_eq!(inventory_series(&down), inventory_series(&before));
+    assert!(
+        exporter.logs().iter().any(|l| l.contains("error=timeout")),
+        "{:#?}",
+        exporter.logs()
+    );
+
+    vcsim.thaw();
+
+    let back = exporter.scrape_until(Duration::from_secs(60), following);
+    assert_eq!(inventory_series(&back), inventory_series(&before));
+    assert_eq!(
+        back.single(&format!("{PREFIX}vcenter_logins_total")),
+        Some(1.0)
+    );
+}
+
 #[test]
 fn one_session_over_renewals_and_none_after_sigterm() {
     let mut vcsim = Vcsim::start(&VcsimOptions {

@@ -65,6 +65,8 @@ pub struct Vcsim {
     pub ready: Ready,
     /// The launcher's stdout, past the ready line: the answers to control commands.
     answers: BufReader<ChildStdout>,
+    /// Stopped by [`Self::freeze`].
+    frozen: bool,
     /// The launcher's scratch files (its certificate, vcsim's VM folders), removed on drop
     /// even when the launcher was killed.
     _scratch: tempfile::TempDir,
@@ -129,6 +131,7 @@ impl Vcsim {
             child,
             ready,
             answers,
+            frozen: false,
             _scratch: scratch,
         }
     }
@@ -163,6 +166,27 @@ impl Vcsim {
             .expect("a count")
     }
 
+    /// Freezes the simulator (SIGSTOP), as a vCenter that hangs: its connections stay
+    /// open and the kernel still accepts new ones, but nothing is answered.
+    pub fn freeze(&mut self) {
+        self.signal("STOP");
+        self.frozen = true;
+    }
+
+    /// Lets a frozen simulator go on (SIGCONT).
+    pub fn thaw(&mut self) {
+        self.signal("CONT");
+        self.frozen = false;
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} of the launcher: {status}");
+    }
+
     /// Kills the simulator at once, as a crash would.
     pub fn kill(mut self) {
         let _ = self.child.kill();
@@ -173,6 +197,9 @@ impl Vcsim {
 impl Drop for Vcsim {
     /// Closing its stdin asks the launcher to stop; it is killed if it does not in time.
     fn drop(&mut self) {
+        if self.frozen {
+            self.thaw();
+        }
         drop(self.child.stdin.take());
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while std::time::Instant::now() < deadline {
