@@ -8,13 +8,13 @@ use domain::{ResourcePoolRuntime, VirtualMachine};
 
 use super::datacenter::layout_from;
 use super::error::VsphereError;
-use super::inventory::virtual_machine;
+use super::inventory::read_vms;
 use super::mirror::Mirror;
-use super::properties::{OBJECTS, RetrieveResult, object_record, page_token};
+use super::properties::read_retrieve_result;
 use super::resource_pool::{default_pool, runtime_from};
 use super::updates::{OBJECT_SETS, object_set_record, parse_update_set};
 use super::vim::ServiceContent;
-use super::xml::{Element, Envelope, Record, parse_envelope, read_envelope};
+use super::xml::{Element, Envelope, parse_envelope, read_envelope};
 
 /// The SOAP envelope: the local name of the answer's element, or the fault it holds.
 pub fn envelope(body: &[u8]) -> Result<String, VsphereError> {
@@ -29,23 +29,18 @@ pub fn service_content(body: &[u8]) -> Result<String, VsphereError> {
 
 /// A `RetrievePropertiesEx` page of the VM view, read into VMs as an inventory read does.
 pub fn virtual_machines(body: &[u8]) -> Result<Vec<VirtualMachine>, VsphereError> {
-    let result = retrieve_result(body)?;
-    result
-        .objects
-        .iter()
-        .filter_map(|object| virtual_machine(object).transpose())
-        .collect()
+    read_vms(body)
 }
 
 /// A `RetrievePropertiesEx` answer on Resource Pools: the runtime of each object.
 pub fn resource_pool_runtimes(body: &[u8]) -> Result<Vec<ResourcePoolRuntime>, VsphereError> {
-    let result = retrieve_result(body)?;
+    let result = read_retrieve_result(body)?;
     result.objects.iter().map(runtime_from).collect()
 }
 
 /// A `RetrievePropertiesEx` answer on the datacenters' layout: govc's default pool.
 pub fn default_resource_pool(body: &[u8]) -> Result<String, VsphereError> {
-    let result = retrieve_result(body)?;
+    let result = read_retrieve_result(body)?;
     let layout = layout_from(&result.objects);
     default_pool(&layout, None).map(|pool| pool.to_string())
 }
@@ -56,11 +51,15 @@ pub fn default_resource_pool(body: &[u8]) -> Result<String, VsphereError> {
 pub fn update_set(body: &[u8]) -> Result<Option<Vec<VirtualMachine>>, VsphereError> {
     let mut mirror = Mirror::default();
     let mut ours = None;
-    let response = with_records(body, OBJECT_SETS, |ancestors, object_set| {
-        let (filter, update) = object_set_record(ancestors, object_set)?;
+    let envelope = read_envelope(body, Some(OBJECT_SETS), |ancestors, object_set| {
+        let (filter, update) = object_set_record(ancestors, &object_set)?;
         let ours = ours.get_or_insert_with(|| filter.clone());
         mirror.apply_update(&filter, ours, update).map(drop)
     })?;
+    let response = match envelope {
+        Envelope::Fault(fault) => return Err(VsphereError::Fault(fault)),
+        Envelope::Response(element) => element,
+    };
 
     let Some(_set) = parse_update_set(response)? else {
         return Ok(None);
@@ -68,33 +67,9 @@ pub fn update_set(body: &[u8]) -> Result<Option<Vec<VirtualMachine>>, VsphereErr
     Ok(Some(mirror.inventory().vms))
 }
 
-/// A `RetrievePropertiesEx` answer read as the adapter reads it, object by object.
-fn retrieve_result(body: &[u8]) -> Result<RetrieveResult, VsphereError> {
-    let mut objects = Vec::new();
-    let response = with_records(body, OBJECTS, |_, element| {
-        objects.push(object_record("RetrievePropertiesEx", element)?);
-        Ok(())
-    })?;
-
-    let token = page_token(&response);
-    Ok(RetrieveResult { objects, token })
-}
-
 /// What the transport makes of a 200 answer: the element under `Body`, or its fault.
 fn response(body: &[u8]) -> Result<Element, VsphereError> {
     match parse_envelope(body)? {
-        Envelope::Fault(fault) => Err(VsphereError::Fault(fault)),
-        Envelope::Response(element) => Ok(element),
-    }
-}
-
-/// [`response`], each element of `record` handed to `on_record` as it is read.
-fn with_records(
-    body: &[u8],
-    record: Record,
-    on_record: impl FnMut(&[Element], Element) -> Result<(), VsphereError>,
-) -> Result<Element, VsphereError> {
-    match read_envelope(body, Some(record), on_record)? {
         Envelope::Fault(fault) => Err(VsphereError::Fault(fault)),
         Envelope::Response(element) => Ok(element),
     }

@@ -8,7 +8,8 @@ use tracing::debug;
 
 use super::error::VsphereError;
 use super::moref::Moref;
-use super::properties::{CONTAINER_VIEW, ObjectContent, ObjectSpec, PropertySpec};
+use super::properties::{CONTAINER_VIEW, ObjectSpec, PropertySpec, lost_session, missing_property};
+use super::record::FlatRecord;
 use super::vim::Vim;
 
 /// The only properties read: never the whole `config` or `summary`, which are tens of
@@ -39,9 +40,8 @@ pub(crate) async fn read_inventory(vim: &Vim<'_>, view: &Moref) -> Result<Invent
     let mut reader = VmReader::default();
 
     let mut token = vim
-        .retrieve_each(&[VM_PROPERTIES], object, Some(MAX_OBJECTS_PER_PAGE), |o| {
-            reader.add(&o);
-            Ok(())
+        .retrieve_records(&[VM_PROPERTIES], object, Some(MAX_OBJECTS_PER_PAGE), |o| {
+            reader.add(o)
         })
         .await?;
     while let Some(current) = token {
@@ -49,19 +49,15 @@ pub(crate) async fn read_inventory(vim: &Vim<'_>, view: &Moref) -> Result<Invent
             cancel(vim, &current).await;
             return Err(error);
         }
-        token = vim
-            .continue_each(&current, |o| {
-                reader.add(&o);
-                Ok(())
-            })
-            .await?;
+        token = vim.continue_records(&current, |o| reader.add(o)).await?;
     }
 
     reader.into_inventory()
 }
 
 /// The VMs read so far, and the first value that did not parse: the pages are still read
-/// to their end, for the token that frees the server's result set.
+/// to their end, for the token that frees the server's result set. A lost session ends
+/// the read at once.
 #[derive(Debug, Default)]
 struct VmReader {
     vms: Vec<VirtualMachine>,
@@ -69,15 +65,17 @@ struct VmReader {
 }
 
 impl VmReader {
-    fn add(&mut self, object: &ObjectContent) {
+    fn add(&mut self, objects: &FlatRecord) -> Result<(), VsphereError> {
         if self.failure.is_some() {
-            return;
+            return Ok(());
         }
-        match virtual_machine(object) {
+        match vm_object(objects) {
             Ok(Some(vm)) => self.vms.push(vm),
             Ok(None) => {}
-            Err(error) => self.failure = Some(error),
+            Err(VmReadError::Stop(error)) => return Err(error),
+            Err(VmReadError::BadValue(error)) => self.failure = Some(error),
         }
+        Ok(())
     }
 
     fn into_inventory(self) -> Result<Inventory, VsphereError> {
@@ -95,73 +93,195 @@ async fn cancel(vim: &Vim<'_>, token: &str) {
     }
 }
 
-/// One VM, or `None` when none of its properties could be read (deleted while read).
-pub(crate) fn virtual_machine(
-    object: &ObjectContent,
-) -> Result<Option<VirtualMachine>, VsphereError> {
-    let id = &object.obj.value;
-    for missing in &object.missing {
-        debug!(vm = %id, path = %missing.path, fault = %missing.fault, "vm property not readable");
-    }
-    if object.properties.is_empty() {
-        debug!(vm = %id, "skipping a vm none of whose properties could be read");
-        return Ok(None);
-    }
-
-    // A VM being created has no config yet, so no summary.config: it is counted with
-    // 0 vCPU and 0 MB rather than dropped, as it exists and will soon hold resources.
-    if object.property("summary.config.numCpu").is_none() {
-        debug!(vm = %id, "vm without summary.config, counted with 0 vcpu and 0 memory");
-    }
-
-    Ok(Some(VirtualMachine {
-        id: id.clone(),
-        name: object.text("name").unwrap_or_default().to_owned(),
-        vcpus: number(object, "summary.config.numCpu")?.unwrap_or(0),
-        memory_mb: number(object, "summary.config.memorySizeMB")?.unwrap_or(0),
-        annotation: object.text("config.annotation").map(str::to_owned),
-        power_state: power_state(object),
-        template: boolean(object, "summary.config.template")?.unwrap_or(false),
-    }))
+/// Why an `objects` of the VM view gave no VM.
+#[derive(Debug)]
+enum VmReadError {
+    /// The session is gone, or the answer is not what vim25 says: no use reading on.
+    Stop(VsphereError),
+    /// A value that does not parse: the rest of the page is read all the same.
+    BadValue(VsphereError),
 }
 
-fn number<T: FromStr>(
-    object: &ObjectContent,
+/// A whole page of the VM view read into VMs as an inventory read does, the first
+/// failure an error.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn read_vms(body: &[u8]) -> Result<Vec<VirtualMachine>, VsphereError> {
+    use super::properties::{OBJECTS, read_response};
+
+    let mut vms = Vec::new();
+    read_response(body, OBJECTS, |objects| {
+        let vm = vm_object(objects).map_err(|error| match error {
+            VmReadError::Stop(error) | VmReadError::BadValue(error) => error,
+        })?;
+        vms.extend(vm);
+        Ok(())
+    })?;
+    Ok(vms)
+}
+
+/// One `objects` of the VM view read straight into a VM, or `None` when none of its
+/// properties could be read (deleted while read).
+fn vm_object(objects: &FlatRecord) -> Result<Option<VirtualMachine>, VmReadError> {
+    let invalid = |detail: &str| VmReadError::Stop(VsphereError::unexpected(METHOD, detail));
+    let mut id = None;
+    let mut properties = VmProperties::default();
+    let mut bad_value = None;
+    let mut missing = Vec::new();
+
+    for child in objects.root().children() {
+        match child.name() {
+            "obj" => id = child.moref().map(|obj| obj.value),
+            "propSet" => {
+                let (Some(path), Some(val)) = (child.child_text("name"), child.child("val")) else {
+                    return Err(invalid("propSet without name or val"));
+                };
+                if let Err(error) = properties.set(path.trim(), &val.text()) {
+                    bad_value.get_or_insert(error);
+                }
+            }
+            "missingSet" => missing.push(missing_property(child)),
+            _ => {}
+        }
+    }
+
+    if let Some(fault) = lost_session(&missing) {
+        return Err(VmReadError::Stop(VsphereError::Fault(fault)));
+    }
+    let id = id.ok_or_else(|| invalid("objects without obj"))?;
+    if let Some(error) = bad_value {
+        return Err(VmReadError::BadValue(error.of(&id, METHOD)));
+    }
+    for missing in &missing {
+        debug!(vm = %id, path = %missing.path, fault = %missing.fault, "vm property not readable");
+    }
+    Ok(properties.into_virtual_machine(id))
+}
+
+const METHOD: &str = "RetrievePropertiesEx";
+
+/// What vSphere reported of a VM's six properties, each `None` while unreported: unset,
+/// not readable, or not yet sent by the change feed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct VmProperties {
+    name: Option<String>,
+    vcpus: Option<u32>,
+    memory_mb: Option<u64>,
+    annotation: Option<String>,
+    template: Option<bool>,
+    power_state: Option<PowerState>,
+}
+
+/// A property whose text is not a value of its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InvalidValue {
     path: &'static str,
-) -> Result<Option<T>, VsphereError> {
-    let Some(text) = object.text(path) else {
-        return Ok(None);
-    };
-    text.trim()
-        .parse()
-        .map(Some)
-        .map_err(|_| invalid_value(object, path, text))
+    text: String,
+}
+
+impl InvalidValue {
+    /// The error of a read by `method` of the VM `id`.
+    pub fn of(&self, id: &str, method: &'static str) -> VsphereError {
+        let detail = format!("{} of {id} is {:?}", self.path, self.text);
+        VsphereError::unexpected(method, detail)
+    }
+}
+
+impl VmProperties {
+    /// Sets the property at `path` from its text; a path not among the six is ignored.
+    pub fn set(&mut self, path: &str, text: &str) -> Result<(), InvalidValue> {
+        match path {
+            "name" => self.name = Some(text.to_owned()),
+            "summary.config.numCpu" => self.vcpus = Some(number(path_of(path), text)?),
+            "summary.config.memorySizeMB" => {
+                self.memory_mb = Some(number(path_of(path), text)?);
+            }
+            "config.annotation" => self.annotation = Some(text.to_owned()),
+            "summary.config.template" => self.template = Some(boolean(path_of(path), text)?),
+            "runtime.powerState" => self.power_state = Some(power_state(text)),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Forgets the property at `path`: unset, or no longer known.
+    pub fn unset(&mut self, path: &str) {
+        match path {
+            "name" => self.name = None,
+            "summary.config.numCpu" => self.vcpus = None,
+            "summary.config.memorySizeMB" => self.memory_mb = None,
+            "config.annotation" => self.annotation = None,
+            "summary.config.template" => self.template = None,
+            "runtime.powerState" => self.power_state = None,
+            _ => {}
+        }
+    }
+
+    /// The VM these properties describe, `None` when none is known.
+    pub fn into_virtual_machine(self, id: String) -> Option<VirtualMachine> {
+        if self.is_unknown() {
+            debug!(vm = %id, "skipping a vm none of whose properties could be read");
+            return None;
+        }
+
+        // A VM being created has no config yet, so no summary.config: it is counted with
+        // 0 vCPU and 0 MB rather than dropped, as it exists and will soon hold resources.
+        if self.vcpus.is_none() {
+            debug!(vm = %id, "vm without summary.config, counted with 0 vcpu and 0 memory");
+        }
+        Some(VirtualMachine {
+            id,
+            name: self.name.unwrap_or_default(),
+            vcpus: self.vcpus.unwrap_or(0),
+            memory_mb: self.memory_mb.unwrap_or(0),
+            annotation: self.annotation,
+            power_state: self.power_state.unwrap_or(PowerState::PoweredOff),
+            template: self.template.unwrap_or(false),
+        })
+    }
+
+    fn is_unknown(&self) -> bool {
+        *self == VmProperties::default()
+    }
+}
+
+/// The path as a `'static` name for errors: one of the six read.
+fn path_of(path: &str) -> &'static str {
+    VM_PROPERTIES
+        .paths
+        .iter()
+        .find(|known| **known == path)
+        .copied()
+        .unwrap_or("property")
+}
+
+fn number<T: FromStr>(path: &'static str, text: &str) -> Result<T, InvalidValue> {
+    text.trim().parse().map_err(|_| InvalidValue {
+        path,
+        text: text.to_owned(),
+    })
 }
 
 /// `xsd:boolean` allows `true`, `false`, `1` and `0`.
-fn boolean(object: &ObjectContent, path: &'static str) -> Result<Option<bool>, VsphereError> {
-    match object.text(path).map(str::trim) {
-        None => Ok(None),
-        Some("true" | "1") => Ok(Some(true)),
-        Some("false" | "0") => Ok(Some(false)),
-        Some(text) => Err(invalid_value(object, path, text)),
+fn boolean(path: &'static str, text: &str) -> Result<bool, InvalidValue> {
+    match text.trim() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(InvalidValue {
+            path,
+            text: text.to_owned(),
+        }),
     }
 }
 
 /// An unknown state (a newer vSphere) counts as off: such a VM is not known to run.
-fn power_state(object: &ObjectContent) -> PowerState {
-    match object.text("runtime.powerState").map(str::trim) {
-        Some("poweredOn") => PowerState::PoweredOn,
-        Some("suspended") => PowerState::Suspended,
-        Some("poweredOff") | None => PowerState::PoweredOff,
-        Some(other) => {
-            debug!(vm = %object.obj.value, state = other, "unknown power state, counted as off");
+fn power_state(text: &str) -> PowerState {
+    match text.trim() {
+        "poweredOn" => PowerState::PoweredOn,
+        "suspended" => PowerState::Suspended,
+        "poweredOff" => PowerState::PoweredOff,
+        other => {
+            debug!(state = other, "unknown power state, counted as off");
             PowerState::PoweredOff
         }
     }
-}
-
-fn invalid_value(object: &ObjectContent, path: &str, text: &str) -> VsphereError {
-    let detail = format!("{path} of {} is {text:?}", object.obj.value);
-    VsphereError::unexpected("RetrievePropertiesEx", detail)
 }

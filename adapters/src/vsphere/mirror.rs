@@ -7,11 +7,9 @@ use domain::{Inventory, VirtualMachine};
 use tracing::debug;
 
 use super::error::VsphereError;
-use super::inventory::virtual_machine;
+use super::inventory::VmProperties;
 use super::moref::Moref;
-use super::properties::{DynamicProperty, ObjectContent};
 use super::updates::{ChangeOp, ObjectUpdate, UpdateKind, UpdateSet};
-use super::xml::Element;
 
 /// Every VM the feed has reported and not seen leave.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -22,8 +20,8 @@ pub(crate) struct Mirror {
 /// One VM: its properties as reported, and what they say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {
-    /// In the shape a full read gives, so that both are read by the same code.
-    content: ObjectContent,
+    /// Read by the same code as a full read's.
+    properties: VmProperties,
     /// `None` while none of its properties could be read.
     vm: Option<VirtualMachine>,
 }
@@ -90,78 +88,54 @@ impl Mirror {
             return Ok(before.is_some());
         }
 
-        let mut content = match (update.kind, self.vms.remove(id)) {
-            (UpdateKind::Modify, Some(entry)) => entry.content,
+        let mut properties = match (update.kind, self.vms.remove(id)) {
+            (UpdateKind::Modify, Some(entry)) => entry.properties,
             (kind, _) => {
                 if kind == UpdateKind::Modify {
                     // Servers send `modify` only after `enter`: keep what it says anyway.
                     debug!(vm = %id, "modify of a vm never entered");
                 }
-                empty_content(&update.obj)
+                VmProperties::default()
             }
         };
-        change_properties(&mut content, update);
+        let id = update.obj.value.clone();
+        change_properties(&mut properties, &id, update)?;
 
-        let vm = virtual_machine(&content).map_err(as_feed_error)?;
+        let vm = properties.clone().into_virtual_machine(id.clone());
         let changed = before != vm;
-        self.vms
-            .insert(content.obj.value.clone(), Entry { content, vm });
+        self.vms.insert(id, Entry { properties, vm });
         Ok(changed)
     }
 }
 
-fn empty_content(obj: &Moref) -> ObjectContent {
-    ObjectContent {
-        obj: obj.clone(),
-        properties: Vec::new(),
-        missing: Vec::new(),
-    }
-}
-
 /// Applies each change, then forgets the properties that could not be read: their old
-/// value is no longer known to hold.
-fn change_properties(content: &mut ObjectContent, update: ObjectUpdate) {
+/// value is no longer known to hold. A value that does not parse is an error naming the
+/// feed.
+fn change_properties(
+    properties: &mut VmProperties,
+    id: &str,
+    update: ObjectUpdate,
+) -> Result<(), VsphereError> {
     for change in update.changes {
         match value_after(change.op, change.val) {
-            Some(val) => set(content, change.name, val),
-            None => unset(content, &change.name),
+            Some(val) => properties
+                .set(&change.name, &val)
+                .map_err(|invalid| invalid.of(id, "WaitForUpdatesEx"))?,
+            None => properties.unset(&change.name),
         }
     }
 
     for missing in &update.missing {
-        unset(content, &missing.path);
+        properties.unset(&missing.path);
     }
-    content.missing = update.missing;
+    Ok(())
 }
 
 /// The value a property has after a change of `op`; `None` for unset. The paths followed
 /// are scalars, so `add` (of an array element) is read as an assignment should it come.
-fn value_after(op: ChangeOp, val: Option<Element>) -> Option<Element> {
+fn value_after(op: ChangeOp, val: Option<String>) -> Option<String> {
     match op {
         ChangeOp::Assign | ChangeOp::Add => val,
         ChangeOp::Remove | ChangeOp::IndirectRemove => None,
-    }
-}
-
-fn set(content: &mut ObjectContent, name: String, val: Element) {
-    let existing = content.properties.iter_mut().find(|p| p.name == name);
-    match existing {
-        Some(property) => property.val = val,
-        None => content.properties.push(DynamicProperty { name, val }),
-    }
-}
-
-fn unset(content: &mut ObjectContent, name: &str) {
-    content.properties.retain(|property| property.name != name);
-}
-
-/// `virtual_machine` names RetrievePropertiesEx in its errors; here the value came from
-/// the feed.
-fn as_feed_error(error: VsphereError) -> VsphereError {
-    match error {
-        VsphereError::UnexpectedResponse { detail, .. } => {
-            VsphereError::unexpected("WaitForUpdatesEx", detail)
-        }
-        other => other,
     }
 }

@@ -39,6 +39,7 @@ mod inventory;
 mod mirror;
 mod moref;
 mod properties;
+mod record;
 mod request;
 mod resource_pool;
 mod shutdown;

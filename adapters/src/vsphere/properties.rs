@@ -5,6 +5,7 @@ use tracing::debug;
 
 use super::error::{SoapFault, VsphereError};
 use super::moref::Moref;
+use super::record::{FlatRecord, Node};
 use super::request::SoapRequest;
 use super::xml::{Element, Record};
 
@@ -172,31 +173,40 @@ pub(crate) const OBJECTS: Record = Record {
     depth: 4,
 };
 
-/// Reads `<returnval>` of `RetrievePropertiesExResponse` or
-/// `ContinueRetrievePropertiesExResponse` whole; an absent `returnval` is an empty result.
-#[cfg(test)]
-pub(crate) fn parse_retrieve_result(
-    method: &'static str,
-    mut response: Element,
-) -> Result<RetrieveResult, VsphereError> {
-    let token = page_token(&response);
-    let Some(returnval) = response.take_child("returnval") else {
-        return Ok(RetrieveResult::default());
-    };
-
-    let objects = returnval
-        .children
-        .into_iter()
-        .filter(|child| child.name == OBJECTS.name)
-        .map(|objects| object_record(method, objects))
-        .collect::<Result<_, _>>()?;
-    Ok(RetrieveResult { objects, token })
-}
-
 /// The token of the next page, in what is left of an answer once its objects are read.
 pub(crate) fn page_token(response: &Element) -> Option<String> {
     let returnval = response.child("returnval")?;
     returnval.child_text("token").map(str::to_owned)
+}
+
+/// A whole `RetrievePropertiesEx` body read as the adapter reads it, object by object.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn read_retrieve_result(body: &[u8]) -> Result<RetrieveResult, VsphereError> {
+    let mut objects = Vec::new();
+    let response = read_response(body, OBJECTS, |objects_record| {
+        objects.push(object_record("RetrievePropertiesEx", objects_record)?);
+        Ok(())
+    })?;
+
+    let token = page_token(&response);
+    Ok(RetrieveResult { objects, token })
+}
+
+/// The element under `Body` of a whole answer, or its fault; each element of `record`
+/// handed to `on_record` as it is read.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn read_response(
+    body: &[u8],
+    record: Record,
+    mut on_record: impl FnMut(&FlatRecord) -> Result<(), VsphereError>,
+) -> Result<Element, VsphereError> {
+    use super::xml::{Envelope, read_envelope};
+
+    let envelope = read_envelope(body, Some(record), |_, flat| on_record(&flat))?;
+    match envelope {
+        Envelope::Fault(fault) => Err(VsphereError::Fault(fault)),
+        Envelope::Response(element) => Ok(element),
+    }
 }
 
 /// Reads one `objects` of an answer to `method`. A property reported NotAuthenticated
@@ -206,19 +216,19 @@ pub(crate) fn page_token(response: &Element) -> Option<String> {
 /// `NoPermission`), so one such entry means the session is gone.
 pub(crate) fn object_record(
     method: &'static str,
-    objects: Element,
+    objects: &FlatRecord,
 ) -> Result<ObjectContent, VsphereError> {
-    let content = object_content(method, objects)?;
-    match lost_session(&content) {
+    let content = object_content(method, objects.root())?;
+    match lost_session(&content.missing) {
         Some(fault) => Err(VsphereError::Fault(fault)),
         None => Ok(content),
     }
 }
 
-fn object_content(method: &'static str, objects: Element) -> Result<ObjectContent, VsphereError> {
+fn object_content(method: &'static str, objects: Node<'_>) -> Result<ObjectContent, VsphereError> {
     let obj = objects
         .child("obj")
-        .and_then(Element::moref)
+        .and_then(|obj| obj.moref())
         .ok_or_else(|| VsphereError::unexpected(method, "objects without obj"))?;
 
     let mut content = ObjectContent {
@@ -226,24 +236,24 @@ fn object_content(method: &'static str, objects: Element) -> Result<ObjectConten
         properties: Vec::new(),
         missing: Vec::new(),
     };
-    for child in objects.children {
-        match child.name.as_ref() {
+    for child in objects.children() {
+        match child.name() {
             "propSet" => content.properties.push(dynamic_property(method, child)?),
-            "missingSet" => content.missing.push(missing_property(&child)),
+            "missingSet" => content.missing.push(missing_property(child)),
             _ => {}
         }
     }
     Ok(content)
 }
 
-fn dynamic_property(
-    method: &'static str,
-    mut prop: Element,
-) -> Result<DynamicProperty, VsphereError> {
-    let name = prop.take_child("name").map(|name| name.text);
-    let val = prop.take_child("val");
+fn dynamic_property(method: &'static str, prop: Node<'_>) -> Result<DynamicProperty, VsphereError> {
+    let name = prop.child_text("name");
+    let val = prop.child("val");
     match (name, val) {
-        (Some(name), Some(val)) => Ok(DynamicProperty { name, val }),
+        (Some(name), Some(val)) => Ok(DynamicProperty {
+            name: name.trim().to_owned(),
+            val: val.to_element(),
+        }),
         _ => Err(VsphereError::unexpected(
             method,
             "propSet without name or val",
@@ -252,22 +262,25 @@ fn dynamic_property(
 }
 
 /// `<missingSet><path/><fault><fault xsi:type="NotAuthenticated">`.
-pub(crate) fn missing_property(missing: &Element) -> MissingProperty {
+pub(crate) fn missing_property(missing: Node<'_>) -> MissingProperty {
     let fault = missing
         .child("fault")
         .and_then(|wrapper| wrapper.child("fault"))
-        .and_then(|fault| fault.xsi_type.as_deref().map(str::to_owned));
+        .and_then(|fault| fault.xsi_type().map(str::to_owned));
 
     MissingProperty {
-        path: missing.child_text("path").unwrap_or_default().to_owned(),
+        path: missing
+            .child_text("path")
+            .map(|path| path.trim().to_owned())
+            .unwrap_or_default(),
         fault: fault.unwrap_or_else(|| "UnknownFault".to_owned()),
     }
 }
 
-/// Whether the collector reported a property of `object` NotAuthenticated.
-fn lost_session(object: &ObjectContent) -> Option<SoapFault> {
-    let lost = object
-        .missing
+/// The fault to report when the collector said a property is NotAuthenticated: the
+/// session is gone.
+pub(crate) fn lost_session(missing: &[MissingProperty]) -> Option<SoapFault> {
+    let lost = missing
         .iter()
         .any(|missing| missing.fault == "NotAuthenticated");
     if !lost {

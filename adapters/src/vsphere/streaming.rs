@@ -13,8 +13,9 @@ use reqwest::Response;
 use tokio::sync::mpsc;
 
 use super::error::VsphereError;
+use super::record::FlatRecord;
 use super::transport::read_capped;
-use super::xml::{Ancestry, Element, Envelope, FlatRecord, Record, XmlError, read_envelope_flat};
+use super::xml::{Ancestry, Element, Envelope, Record, XmlError, read_envelope_flat};
 
 /// Records sent back at once, at most: a wake-up of the caller costs a few microseconds,
 /// ten thousand times per 10,000-VM answer if each record had its own.
@@ -28,7 +29,7 @@ const BATCHES_AHEAD: usize = 8;
 enum Message {
     /// The open ancestors of the records that follow.
     Ancestors(Vec<Element>),
-    /// Made a tree on the caller's side, so that the parser's thread does less.
+    /// Read in place on the caller's side.
     Record(FlatRecord),
 }
 
@@ -54,7 +55,7 @@ pub(crate) async fn read_streamed(
     response: Response,
     limit: u64,
     record: Record,
-    on_record: impl FnMut(&[Element], Element) -> Result<(), VsphereError>,
+    on_record: impl FnMut(&[Element], FlatRecord) -> Result<(), VsphereError>,
 ) -> Result<Envelope, VsphereError> {
     let body = read_capped(response, limit).await?;
 
@@ -78,14 +79,14 @@ pub(crate) async fn read_streamed(
 /// Passes the records on, in order, until the parser is done or `on_record` fails.
 async fn apply(
     parsed: &mut mpsc::Receiver<Vec<Message>>,
-    mut on_record: impl FnMut(&[Element], Element) -> Result<(), VsphereError>,
+    mut on_record: impl FnMut(&[Element], FlatRecord) -> Result<(), VsphereError>,
 ) -> Result<(), VsphereError> {
     let mut ancestors = Vec::new();
     while let Some(batch) = parsed.recv().await {
         for message in batch {
             match message {
                 Message::Ancestors(elements) => ancestors = elements,
-                Message::Record(flat) => on_record(&ancestors, flat.into_element())?,
+                Message::Record(flat) => on_record(&ancestors, flat)?,
             }
         }
     }

@@ -9,6 +9,7 @@ use tracing::debug;
 
 use super::config::VsphereConfig;
 use super::error::VsphereError;
+use super::record::FlatRecord;
 use super::request::SoapRequest;
 use super::streaming::read_streamed;
 use super::tls::{self, Trust};
@@ -98,7 +99,7 @@ impl SoapTransport {
         request: SoapRequest,
         call: Call<'_>,
         record: Option<Record>,
-        on_record: impl FnMut(&[Element], Element) -> Result<(), VsphereError>,
+        on_record: impl FnMut(&[Element], FlatRecord) -> Result<(), VsphereError>,
     ) -> Result<SoapReply, VsphereError> {
         let method = request.method();
         let started = Instant::now();
@@ -118,7 +119,7 @@ impl SoapTransport {
         request: SoapRequest,
         call: Call<'_>,
         record: Option<Record>,
-        on_record: impl FnMut(&[Element], Element) -> Result<(), VsphereError>,
+        on_record: impl FnMut(&[Element], FlatRecord) -> Result<(), VsphereError>,
     ) -> Result<SoapReply, VsphereError> {
         let method = request.method();
         let response = self.post(request, call).await?;

@@ -2,9 +2,10 @@
 
 use tracing::debug;
 
-use super::error::{SoapFault, VsphereError};
+use super::error::VsphereError;
 use super::moref::Moref;
-use super::properties::{MissingProperty, missing_property};
+use super::properties::{self, MissingProperty, missing_property};
+use super::record::{FlatRecord, Node};
 use super::xml::{Element, Record};
 
 const METHOD: &str = "WaitForUpdatesEx";
@@ -69,8 +70,9 @@ pub(crate) enum ChangeOp {
 pub(crate) struct PropertyChange {
     pub name: String,
     pub op: ChangeOp,
-    /// Absent for removals, and for an `assign` of an unset value (an annotation cleared).
-    pub val: Option<Element>,
+    /// The value's text; absent for removals, and for an `assign` of an unset value (an
+    /// annotation cleared).
+    pub val: Option<String>,
 }
 
 impl UpdateSet {
@@ -95,7 +97,7 @@ impl UpdateSet {
 /// (`ancestors[4]`), whose `filter` comes before its objects.
 pub(crate) fn object_set_record(
     ancestors: &[Element],
-    object_set: Element,
+    object_set: &FlatRecord,
 ) -> Result<(Moref, ObjectUpdate), VsphereError> {
     let filter = ancestors
         .get(OBJECT_SETS.depth - 1)
@@ -103,11 +105,13 @@ pub(crate) fn object_set_record(
         .and_then(Element::moref)
         .ok_or_else(|| VsphereError::unexpected(METHOD, "objectSet before its filter"))?;
 
-    Ok((filter, object_update(object_set)?))
+    Ok((filter, object_update(object_set.root())?))
 }
 
-/// Reads `WaitForUpdatesExResponse`; `None` when it has no `returnval` (the wait ended
-/// without any change).
+/// Reads `WaitForUpdatesExResponse` once its object sets were handed over as records:
+/// the version, whether it was truncated, and the filter of each `filterSet`, whose
+/// objects are put back with [`UpdateSet::with_updates`]. `None` when it has no
+/// `returnval` (the wait ended without any change).
 pub(crate) fn parse_update_set(mut response: Element) -> Result<Option<UpdateSet>, VsphereError> {
     let Some(returnval) = response.take_child("returnval") else {
         return Ok(None);
@@ -137,26 +141,48 @@ pub(crate) fn parse_update_set(mut response: Element) -> Result<Option<UpdateSet
     }))
 }
 
+/// A whole `WaitForUpdatesEx` body read as the feed reads it: object sets as records,
+/// put back in their filter sets.
+#[cfg(test)]
+pub(crate) fn read_update_set(body: &[u8]) -> Result<Option<UpdateSet>, VsphereError> {
+    use super::xml::{Envelope, read_envelope};
+
+    let mut updates = Vec::new();
+    let envelope = read_envelope(body, Some(OBJECT_SETS), |ancestors, object_set| {
+        updates.push(object_set_record(ancestors, &object_set)?);
+        Ok::<_, VsphereError>(())
+    })?;
+    let response = match envelope {
+        Envelope::Response(response) => response,
+        Envelope::Fault(fault) => return Err(VsphereError::Fault(fault)),
+    };
+
+    let set = parse_update_set(response)?;
+    Ok(set.map(|set| set.with_updates(updates)))
+}
+
+/// The filter of a `filterSet` and the objects it could not read; its `objectSet`s are
+/// records, read apart.
 fn filter_update(filter_set: Element) -> Result<FilterUpdate, VsphereError> {
     let filter = filter_set
         .child("filter")
         .and_then(Element::moref)
         .ok_or_else(|| VsphereError::unexpected(METHOD, "filterSet without filter"))?;
 
-    let mut objects = Vec::new();
-    for child in filter_set.children {
-        match child.name.as_ref() {
-            "objectSet" => objects.push(object_update(child)?),
-            "missingSet" => missing_object(&child)?,
-            _ => {}
+    for child in &filter_set.children {
+        if child.name == "missingSet" {
+            missing_object(child)?;
         }
     }
 
-    Ok(FilterUpdate { filter, objects })
+    Ok(FilterUpdate {
+        filter,
+        objects: Vec::new(),
+    })
 }
 
-fn object_update(object_set: Element) -> Result<ObjectUpdate, VsphereError> {
-    let kind = match object_set.child_text("kind").map(str::trim) {
+fn object_update(object_set: Node<'_>) -> Result<ObjectUpdate, VsphereError> {
+    let kind = match object_set.child_text("kind").as_deref().map(str::trim) {
         Some("enter") => UpdateKind::Enter,
         Some("modify") => UpdateKind::Modify,
         Some("leave") => UpdateKind::Leave,
@@ -164,7 +190,7 @@ fn object_update(object_set: Element) -> Result<ObjectUpdate, VsphereError> {
     };
     let obj = object_set
         .child("obj")
-        .and_then(Element::moref)
+        .and_then(|obj| obj.moref())
         .ok_or_else(|| VsphereError::unexpected(METHOD, "objectSet without obj"))?;
 
     let mut update = ObjectUpdate {
@@ -173,10 +199,10 @@ fn object_update(object_set: Element) -> Result<ObjectUpdate, VsphereError> {
         changes: Vec::new(),
         missing: Vec::new(),
     };
-    for child in object_set.children {
-        match child.name.as_ref() {
+    for child in object_set.children() {
+        match child.name() {
             "changeSet" => update.changes.push(property_change(child)?),
-            "missingSet" => update.missing.push(missing_property(&child)),
+            "missingSet" => update.missing.push(missing_property(child)),
             _ => {}
         }
     }
@@ -185,13 +211,13 @@ fn object_update(object_set: Element) -> Result<ObjectUpdate, VsphereError> {
     Ok(update)
 }
 
-fn property_change(mut change: Element) -> Result<PropertyChange, VsphereError> {
-    let mut name = change
-        .take_child("name")
+fn property_change(change: Node<'_>) -> Result<PropertyChange, VsphereError> {
+    let name = change
+        .child_text("name")
         .ok_or_else(|| VsphereError::unexpected(METHOD, "changeSet without name"))?
-        .text;
-    trim_in_place(&mut name);
-    let op = match change.child_text("op").map(str::trim) {
+        .trim()
+        .to_owned();
+    let op = match change.child_text("op").as_deref().map(str::trim) {
         Some("add") => ChangeOp::Add,
         Some("remove") => ChangeOp::Remove,
         Some("assign") => ChangeOp::Assign,
@@ -199,7 +225,8 @@ fn property_change(mut change: Element) -> Result<PropertyChange, VsphereError> 
         other => return Err(unknown("op", other)),
     };
 
-    let val = change.take_child("val");
+    // The paths followed are scalars: their text is their value.
+    let val = change.child("val").map(|val| val.text().into_owned());
     Ok(PropertyChange { name, op, val })
 }
 
@@ -223,23 +250,9 @@ fn missing_object(missing: &Element) -> Result<(), VsphereError> {
 /// As with RetrievePropertiesEx, a property or object reported NotAuthenticated means
 /// the session is gone, whatever the call's own answer.
 fn lost_session(missing: &[MissingProperty]) -> Result<(), VsphereError> {
-    if missing
-        .iter()
-        .all(|missing| missing.fault != "NotAuthenticated")
-    {
-        return Ok(());
-    }
-    Err(VsphereError::Fault(SoapFault::new(
-        "NotAuthenticated",
-        "properties reported NotAuthenticated by the change feed",
-    )))
-}
-
-/// Trims without a new allocation: a trimmed name is almost always the name itself.
-fn trim_in_place(text: &mut String) {
-    let trimmed = text.trim();
-    if trimmed.len() != text.len() {
-        *text = trimmed.to_owned();
+    match properties::lost_session(missing) {
+        Some(fault) => Err(VsphereError::Fault(fault)),
+        None => Ok(()),
     }
 }
 

@@ -9,6 +9,7 @@ use super::properties::{
     OBJECTS, ObjectContent, ObjectSpec, PropertySpec, RetrieveResult, create_filter_request,
     object_record, page_token, retrieve_request,
 };
+use super::record::FlatRecord;
 use super::request::SoapRequest;
 use super::transport::{Call, SoapTransport};
 use super::updates::{OBJECT_SETS, ObjectUpdate, UpdateSet, object_set_record, parse_update_set};
@@ -204,34 +205,52 @@ impl<'a> Vim<'a> {
         properties: &[PropertySpec],
         object: ObjectSpec<'_>,
         max_objects: Option<u32>,
-        on_object: impl FnMut(ObjectContent) -> Result<(), VsphereError>,
+        mut on_object: impl FnMut(ObjectContent) -> Result<(), VsphereError>,
+    ) -> Result<Option<String>, VsphereError> {
+        const METHOD: &str = "RetrievePropertiesEx";
+        let on_record = |objects: &FlatRecord| on_object(object_record(METHOD, objects)?);
+
+        self.retrieve_records(properties, object, max_objects, on_record)
+            .await
+    }
+
+    /// [`Self::retrieve_each`], each object handed over as read, flat: for the VM view,
+    /// whose answer is large.
+    pub async fn retrieve_records(
+        &self,
+        properties: &[PropertySpec],
+        object: ObjectSpec<'_>,
+        max_objects: Option<u32>,
+        on_object: impl FnMut(&FlatRecord) -> Result<(), VsphereError>,
     ) -> Result<Option<String>, VsphereError> {
         let collector = &self.content.property_collector;
         let request = retrieve_request(collector, properties, object, max_objects);
 
-        self.page("RetrievePropertiesEx", request, on_object).await
+        self.page(request, on_object).await
     }
 
-    /// `ContinueRetrievePropertiesEx`: the next page, read as [`Self::retrieve_each`] does.
-    pub async fn continue_each(
+    /// `ContinueRetrievePropertiesEx`: the next page, read as
+    /// [`Self::retrieve_records`] does.
+    pub async fn continue_records(
         &self,
         token: &str,
-        on_object: impl FnMut(ObjectContent) -> Result<(), VsphereError>,
+        on_object: impl FnMut(&FlatRecord) -> Result<(), VsphereError>,
     ) -> Result<Option<String>, VsphereError> {
-        const METHOD: &str = "ContinueRetrievePropertiesEx";
-        let mut request = SoapRequest::new(METHOD, &self.content.property_collector);
+        let mut request = SoapRequest::new(
+            "ContinueRetrievePropertiesEx",
+            &self.content.property_collector,
+        );
         request.text("token", token);
 
-        self.page(METHOD, request, on_object).await
+        self.page(request, on_object).await
     }
 
     async fn page(
         &self,
-        method: &'static str,
         request: SoapRequest,
-        mut on_object: impl FnMut(ObjectContent) -> Result<(), VsphereError>,
+        mut on_object: impl FnMut(&FlatRecord) -> Result<(), VsphereError>,
     ) -> Result<Option<String>, VsphereError> {
-        let on_record = |_: &[Element], objects| on_object(object_record(method, objects)?);
+        let on_record = |_: &[Element], objects: FlatRecord| on_object(&objects);
 
         let response = self.call_with_records(request, OBJECTS, on_record).await?;
 
@@ -296,8 +315,8 @@ impl<'a> Vim<'a> {
             .text("maxWaitSeconds", &max_wait_seconds.to_string())
             .text("maxObjectUpdates", &max_object_updates.to_string())
             .close("options");
-        let on_record = |ancestors: &[Element], object_set| {
-            let (filter, update) = object_set_record(ancestors, object_set)?;
+        let on_record = |ancestors: &[Element], object_set: FlatRecord| {
+            let (filter, update) = object_set_record(ancestors, &object_set)?;
             on_update(filter, update)
         };
 
@@ -341,7 +360,7 @@ impl<'a> Vim<'a> {
         &self,
         request: SoapRequest,
         record: Record,
-        on_record: impl FnMut(&[Element], Element) -> Result<(), VsphereError>,
+        on_record: impl FnMut(&[Element], FlatRecord) -> Result<(), VsphereError>,
     ) -> Result<Element, VsphereError> {
         let method = request.method();
         let call = Call {

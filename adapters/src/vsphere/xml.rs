@@ -21,6 +21,7 @@ use quick_xml::{Reader, XmlVersion};
 
 use super::error::SoapFault;
 use super::moref::Moref;
+use super::record::{Capacity, FlatRecord, RecordBuilder};
 
 const SOAP_ENVELOPE: &[u8] = b"http://schemas.xmlsoap.org/soap/envelope/";
 const XML_SCHEMA_INSTANCE: &[u8] = b"http://www.w3.org/2001/XMLSchema-instance";
@@ -128,10 +129,10 @@ pub(crate) fn parse_envelope(bytes: &[u8]) -> Result<Envelope, XmlError> {
 pub(crate) fn read_envelope<E: From<XmlError>>(
     bytes: &[u8],
     record: Option<Record>,
-    mut on_record: impl FnMut(&[Element], Element) -> Result<(), E>,
+    mut on_record: impl FnMut(&[Element], FlatRecord) -> Result<(), E>,
 ) -> Result<Envelope, E> {
     let root = read_document(bytes, record, |ancestry, flat| {
-        on_record(ancestry.elements, flat.into_element())
+        on_record(ancestry.elements, flat)
     })?;
     Ok(envelope(root)?)
 }
@@ -144,7 +145,7 @@ pub(crate) struct Ancestry<'a> {
     pub version: u64,
 }
 
-/// [`read_envelope`], each record given flat, for another thread to make it a tree.
+/// [`read_envelope`], each record given with its [`Ancestry`].
 pub(crate) fn read_envelope_flat<E: From<XmlError>>(
     bytes: &[u8],
     record: Record,
@@ -187,11 +188,10 @@ struct Builder {
     text: PendingText,
     /// The open elements outside any record.
     open: Vec<Element>,
-    /// The record being read, and the indexes of its open elements.
-    flat: Option<FlatRecord>,
-    flat_open: Vec<u32>,
+    /// The record being read.
+    reading: Option<RecordBuilder>,
     /// The size of the last record, to size the next one's buffers.
-    last_record: (usize, usize, usize),
+    last_record: Capacity,
     /// Bumped by each change of an element that may be a record's ancestor.
     ancestry: u64,
 }
@@ -211,9 +211,8 @@ impl Builder {
             namespaces: Namespaces::default(),
             text: PendingText::default(),
             open: Vec::new(),
-            flat: None,
-            flat_open: Vec::new(),
-            last_record: (0, 0, 0),
+            reading: None,
+            last_record: Capacity::default(),
             ancestry: 0,
         }
     }
@@ -226,7 +225,7 @@ impl Builder {
     }
 
     fn depth(&self) -> usize {
-        self.open.len() + self.flat_open.len()
+        self.open.len() + self.reading.as_ref().map_or(0, RecordBuilder::depth)
     }
 
     fn event(&mut self, event: Event<'_>) -> Result<Built, XmlError> {
@@ -249,15 +248,19 @@ impl Builder {
             return Err(XmlError::TooDeep);
         }
         self.flush_text()?;
-        let element = self.namespaces.element(start, depth)?;
+
+        // Inside a record only local names are read: whether an element is SOAP's does
+        // not matter there, and finding out is most of the cost of a start tag.
+        let in_record = self.reading.is_some();
+        let element = self.namespaces.element(start, depth, !in_record)?;
         if empty {
             self.namespaces.close(depth);
         }
 
-        if let Some(flat) = &mut self.flat {
-            let index = flat.push(element, self.flat_open.last().copied());
-            if !empty {
-                self.flat_open.push(index);
+        if let Some(reading) = &mut self.reading {
+            reading.start(element);
+            if empty {
+                reading.end();
             }
             return Ok(Built::Nothing);
         }
@@ -265,7 +268,7 @@ impl Builder {
             .record
             .is_some_and(|record| is_record(&self.open, &element, record))
         {
-            return Ok(self.start_record(element, empty));
+            return self.start_record(element, empty);
         }
         if empty {
             return Ok(self.close(element));
@@ -280,42 +283,39 @@ impl Builder {
         Ok(Built::Nothing)
     }
 
-    fn start_record(&mut self, element: Element, empty: bool) -> Built {
-        let (nodes, pieces, text) = self.last_record;
-        let mut flat = FlatRecord {
-            elements: Vec::with_capacity(nodes),
-            parents: Vec::with_capacity(nodes),
-            pieces: Vec::with_capacity(pieces),
-            text: String::with_capacity(text),
-        };
-        let index = flat.push(element, None);
-        if empty {
-            return Built::Record(flat);
+    fn start_record(&mut self, element: Element, empty: bool) -> Result<Built, XmlError> {
+        let mut reading = RecordBuilder::new(element, &self.last_record);
+        if !empty {
+            self.reading = Some(reading);
+            return Ok(Built::Nothing);
         }
-        self.flat = Some(flat);
-        self.flat_open.push(index);
-        Built::Nothing
+        reading.end();
+        self.finish_record(reading)
     }
 
     fn end(&mut self) -> Result<Built, XmlError> {
         self.flush_text()?;
         self.namespaces.close(self.depth().saturating_sub(1));
 
-        if self.flat.is_some() {
-            self.flat_open.pop();
-            if !self.flat_open.is_empty() {
+        if let Some(reading) = &mut self.reading {
+            if !reading.end() {
                 return Ok(Built::Nothing);
             }
-            let Some(flat) = self.flat.take() else {
+            let Some(reading) = self.reading.take() else {
                 return Ok(Built::Nothing);
             };
-            self.last_record = (flat.elements.len(), flat.pieces.len(), flat.text.len());
-            return Ok(Built::Record(flat));
+            return self.finish_record(reading);
         }
         Ok(match self.open.pop() {
             Some(element) => self.close(element),
             None => Built::Nothing,
         })
+    }
+
+    fn finish_record(&mut self, reading: RecordBuilder) -> Result<Built, XmlError> {
+        let (record, capacity) = reading.finish()?;
+        self.last_record = capacity;
+        Ok(Built::Record(record))
     }
 
     /// Adds a finished element, not a record, to its parent.
@@ -333,85 +333,31 @@ impl Builder {
     }
 
     /// Gives the text gathered to the innermost open element; text outside any element
-    /// (white space around the root) is dropped.
+    /// (white space around the root) is dropped. A record's text is checked as UTF-8
+    /// once the record is whole.
     fn flush_text(&mut self) -> Result<(), XmlError> {
         if self.text.bytes.is_empty() {
             return Ok(());
         }
 
-        match (&mut self.flat, self.flat_open.last()) {
-            (Some(flat), Some(&node)) => flat.push_text(node, self.text.decoded()?),
-            _ => {
-                if let Some(element) = self.open.last_mut() {
-                    element.text.push_str(self.text.decoded()?);
-                }
-            }
+        if let Some(reading) = &mut self.reading {
+            reading.text(&self.text.bytes);
+        } else if let Some(element) = self.open.last_mut() {
+            element.text.push_str(self.text.decoded()?);
         }
         self.text.bytes.clear();
         Ok(())
     }
 
     fn end_of_input(&self) -> XmlError {
-        let innermost = match (&self.flat, self.flat_open.last()) {
-            (Some(flat), Some(&node)) => flat.elements.get(node as usize),
-            _ => self.open.last(),
+        let innermost = match &self.reading {
+            Some(reading) => reading.innermost(),
+            None => self.open.last().map(|element| element.name.as_ref()),
         };
         match innermost {
-            Some(element) => XmlError::Truncated(element.name.clone().into_owned()),
+            Some(name) => XmlError::Truncated(name.to_owned()),
             None => XmlError::Empty,
         }
-    }
-}
-
-/// A record as the parser read it: its elements in document order, each with its
-/// parent's index, and their text in one buffer, gathered with no allocation per
-/// element. [`FlatRecord::into_element`] makes it a tree, on the thread that applies it.
-#[derive(Debug, Default)]
-pub(crate) struct FlatRecord {
-    /// Without their text and children.
-    elements: Vec<Element>,
-    /// The parent of each element but the first, the record itself.
-    parents: Vec<u32>,
-    /// Which element each piece of `text` is of, in document order.
-    pieces: Vec<(u32, std::ops::Range<usize>)>,
-    text: String,
-}
-
-impl FlatRecord {
-    fn push(&mut self, element: Element, parent: Option<u32>) -> u32 {
-        let index = u32::try_from(self.elements.len()).unwrap_or(u32::MAX);
-        self.elements.push(element);
-        self.parents.push(parent.unwrap_or(0));
-        index
-    }
-
-    fn push_text(&mut self, node: u32, text: &str) {
-        let start = self.text.len();
-        self.text.push_str(text);
-        self.pieces.push((node, start..self.text.len()));
-    }
-
-    pub(crate) fn into_element(self) -> Element {
-        let FlatRecord {
-            mut elements,
-            parents,
-            pieces,
-            text,
-        } = self;
-        for (node, range) in pieces {
-            elements[node as usize].text.push_str(&text[range]);
-        }
-
-        // A parent comes before its children: attached from the last one up, each child
-        // is whole when it moves, its own children gathered (in reverse) before.
-        for index in (1..elements.len()).rev() {
-            let mut child = std::mem::take(&mut elements[index]);
-            child.children.reverse();
-            elements[parents[index] as usize].children.push(child);
-        }
-        let mut record = elements.into_iter().next().unwrap_or_default();
-        record.children.reverse();
-        record
     }
 }
 
@@ -508,8 +454,14 @@ const MAX_DECLARATIONS: usize = 32;
 
 impl Namespaces {
     /// Reads the element that starts with `start` at `depth`, after the declarations it
-    /// makes, which may bind its own prefix.
-    fn element(&mut self, start: &BytesStart<'_>, depth: usize) -> Result<Element, XmlError> {
+    /// makes, which may bind its own prefix; whether it is in the SOAP namespace only
+    /// when `qualified`.
+    fn element(
+        &mut self,
+        start: &BytesStart<'_>,
+        depth: usize,
+        qualified: bool,
+    ) -> Result<Element, XmlError> {
         let mut element = Element {
             name: well_known(start.local_name().as_ref()),
             ..Element::default()
@@ -521,9 +473,11 @@ impl Namespaces {
             prefixed_type = self.read_attributes(start, depth, &mut element)?;
         }
 
-        let prefix = start.name().prefix();
-        element.soap =
-            self.resolve(prefix.as_ref().map_or(&[][..], AsRef::as_ref)) == Some(Uri::SoapEnvelope);
+        if qualified {
+            let prefix = start.name().prefix();
+            let prefix = prefix.as_ref().map_or(&[][..], AsRef::as_ref);
+            element.soap = self.resolve(prefix) == Some(Uri::SoapEnvelope);
+        }
         if let Some((prefix, value)) = prefixed_type {
             if self.resolve(prefix) == Some(Uri::SchemaInstance) {
                 element.xsi_type = Some(well_known(local_part(&value).as_bytes()));
@@ -810,7 +764,7 @@ mod tests {
         let mut handed = Vec::new();
         let envelope = read_envelope(xml.as_bytes(), Some(record), |open, element| {
             let names = open.iter().map(|e| e.name.to_string()).collect();
-            handed.push((names, element));
+            handed.push((names, element.into_element()));
             Ok::<_, XmlError>(())
         });
         let Ok(Envelope::Response(rest)) = envelope else {

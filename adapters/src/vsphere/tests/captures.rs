@@ -4,15 +4,15 @@ use domain::{PowerState, ResourcePoolRuntime, ResourceUsage, VirtualMachine};
 
 use super::super::datacenter::layout_from;
 use super::super::error::{SoapFault, VsphereError};
-use super::super::inventory::{MAX_OBJECTS_PER_PAGE, VM_PROPERTIES, virtual_machine};
+use super::super::inventory::{MAX_OBJECTS_PER_PAGE, VM_PROPERTIES, read_vms};
 use super::super::moref::Moref;
 use super::super::properties::{
-    CONTAINER_VIEW, OBJECTS, ObjectSpec, RetrieveResult, object_record, page_token,
-    parse_retrieve_result, retrieve_request,
+    CONTAINER_VIEW, OBJECTS, ObjectSpec, RetrieveResult, page_token, read_response,
+    read_retrieve_result, retrieve_request,
 };
 use super::super::resource_pool::{default_pool, runtime_from};
 use super::super::vim::ServiceContent;
-use super::super::xml::{Element, Envelope, parse_envelope, read_envelope};
+use super::super::xml::{Element, Envelope, parse_envelope};
 use super::fixture;
 
 /// The element under `Body` of an answer that is not a fault.
@@ -31,16 +31,11 @@ pub(super) fn fault(name: &str) -> SoapFault {
 }
 
 pub(super) fn retrieve_result(name: &str) -> Result<RetrieveResult, VsphereError> {
-    parse_retrieve_result("RetrievePropertiesEx", response(name))
+    read_retrieve_result(fixture(&format!("{name}.response.xml")).as_bytes())
 }
 
 fn vms(name: &str) -> Vec<VirtualMachine> {
-    let result = retrieve_result(name).expect("a result");
-    let vms = result
-        .objects
-        .iter()
-        .map(|o| virtual_machine(o).expect("valid"));
-    vms.flatten().collect()
+    read_vms(fixture(&format!("{name}.response.xml")).as_bytes()).expect("valid")
 }
 
 const VM_VIEW: &str = "RetrievePropertiesEx-VirtualMachine-view";
@@ -130,18 +125,10 @@ fn an_unprefixed_envelope_is_read_alike() {
         "{unprefixed}"
     );
 
-    let Ok(Envelope::Response(response)) = parse_envelope(unprefixed.as_bytes()) else {
-        panic!("not read");
-    };
-    let result = parse_retrieve_result("RetrievePropertiesEx", response).expect("result");
+    let read = read_vms(unprefixed.as_bytes()).expect("valid");
 
-    let read: Vec<_> = result
-        .objects
-        .iter()
-        .map(|o| virtual_machine(o).expect("valid"))
-        .collect();
-    let expected: Vec<_> = vms(VM_VIEW).into_iter().map(Some).collect();
-    assert_eq!(read, expected);
+    assert_eq!(read, vms(VM_VIEW));
+    assert_eq!(read.len(), 4);
 }
 
 #[test]
@@ -322,10 +309,11 @@ fn the_vm_request_matches_the_captured_one() {
     );
 }
 
-/// Every property answer, read as the adapter reads it (each `objects` handed over while
-/// the answer is parsed), gives the objects and the token of the whole answer.
+/// Every property answer, read as the adapter reads it (each `objects` a flat record
+/// handed over while the answer is parsed), gives the elements the tree reader reads,
+/// and leaves the token in the rest.
 #[test]
-fn objects_read_one_by_one_agree_with_the_whole_answer() {
+fn objects_read_as_records_hold_what_the_tree_reader_reads() {
     let answers = [
         VM_VIEW,
         "RetrievePropertiesEx-VirtualMachine-view-soapenv",
@@ -338,20 +326,31 @@ fn objects_read_one_by_one_agree_with_the_whole_answer() {
     ];
 
     for name in answers {
-        let whole = retrieve_result(name).expect("a result");
-
         let body = fixture(&format!("{name}.response.xml"));
-        let mut objects = Vec::new();
-        let rest = read_envelope(body.as_bytes(), Some(OBJECTS), |_, element| {
-            objects.push(object_record("RetrievePropertiesEx", element)?);
-            Ok::<_, VsphereError>(())
-        });
-        let Ok(Envelope::Response(rest)) = rest else {
-            panic!("{name}: not an answer: {rest:?}");
+        let Ok(Envelope::Response(whole)) = parse_envelope(body.as_bytes()) else {
+            panic!("{name}: not an answer");
         };
+        let returnval = whole.child("returnval").expect("returnval");
+        let trees: Vec<&Element> = returnval
+            .children
+            .iter()
+            .filter(|child| child.name == "objects")
+            .collect();
 
-        assert!(!objects.is_empty(), "{name}");
-        assert_eq!(objects, whole.objects, "{name}");
-        assert_eq!(page_token(&rest), whole.token, "{name}");
+        let mut records = Vec::new();
+        let rest = read_response(body.as_bytes(), OBJECTS, |objects| {
+            records.push(objects.root().to_element());
+            Ok(())
+        });
+        let rest = rest.expect("an answer");
+
+        assert!(!records.is_empty(), "{name}");
+        assert_eq!(records.iter().collect::<Vec<_>>(), trees, "{name}");
+        assert_eq!(page_token(&rest), page_token(&whole), "{name}");
+        assert!(
+            rest.child("returnval")
+                .and_then(|r| r.child("objects"))
+                .is_none()
+        );
     }
 }

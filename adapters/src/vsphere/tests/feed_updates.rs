@@ -8,8 +8,10 @@ use super::super::inventory::VM_PROPERTIES;
 use super::super::mirror::Mirror;
 use super::super::moref::Moref;
 use super::super::properties::{CONTAINER_VIEW, ObjectSpec, create_filter_request};
+use super::super::record::{Capacity, RecordBuilder};
 use super::super::updates::{
-    ChangeOp, OBJECT_SETS, ObjectUpdate, UpdateKind, UpdateSet, object_set_record, parse_update_set,
+    ChangeOp, OBJECT_SETS, ObjectUpdate, UpdateKind, UpdateSet, object_set_record,
+    parse_update_set, read_update_set,
 };
 use super::super::xml::{Element, Envelope, parse_envelope, read_envelope};
 use super::captures::{fault, response};
@@ -24,7 +26,7 @@ fn filter() -> Moref {
 }
 
 fn update_set(name: &str) -> UpdateSet {
-    parse_update_set(response(name))
+    read_update_set(fixture(&format!("{name}.response.xml")).as_bytes())
         .expect("a valid answer")
         .expect("an update set")
 }
@@ -106,7 +108,17 @@ fn the_captured_changes_apply_in_order() {
     assert!(vms(&mirror).iter().all(|vm| vm.id != "vm-57"));
 
     let created = update_set("WaitForUpdatesEx-6-enter-after-CreateVM");
-    assert_eq!(created.filters.len(), 2, "two filterSets of one filter");
+    let kinds: Vec<_> = created
+        .filters
+        .iter()
+        .flat_map(|f| &f.objects)
+        .map(|o| o.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [UpdateKind::Enter, UpdateKind::Modify],
+        "two filterSets of one filter"
+    );
     assert!(mirror.apply(&created, &filter()).expect("applies"));
     let read = vms(&mirror);
     assert_eq!(read.len(), 4);
@@ -174,7 +186,20 @@ fn every_filter_set_of_an_answer_is_applied_in_order() {
     let set = update_set(SEVERAL);
     let read = vms(&mirror_after(&[INITIAL, RENAMED, LEAVE, CREATED, SEVERAL]));
 
-    assert_eq!(set.filters.len(), 2);
+    // Both filter sets of the one filter, their objects in document order.
+    let objects: Vec<_> = set.filters.iter().flat_map(|f| &f.objects).collect();
+    let read_in_order: Vec<_> = objects
+        .iter()
+        .map(|o| (o.kind, o.obj.value.as_str()))
+        .collect();
+    assert_eq!(
+        read_in_order,
+        [
+            (UpdateKind::Modify, "vm-101"),
+            (UpdateKind::Modify, "vm-101"),
+            (UpdateKind::Leave, "vm-104"),
+        ]
+    );
     let worker = vm(&read, "vm-101");
     assert_eq!(
         (worker.vcpus, worker.power_state),
@@ -249,10 +274,7 @@ fn updates_of_another_filter_are_skipped() {
 fn edited(name: &str, from: &str, to: &str) -> Result<Option<UpdateSet>, VsphereError> {
     let body = fixture(&format!("{name}.response.xml"));
     assert!(body.contains(from), "{from} not in {name}");
-    match parse_envelope(body.replacen(from, to, 1).as_bytes()) {
-        Ok(Envelope::Response(response)) => parse_update_set(response),
-        other => panic!("{other:?}"),
-    }
+    read_update_set(body.replacen(from, to, 1).as_bytes())
 }
 
 #[test]
@@ -384,7 +406,7 @@ fn updates_read_one_by_one_agree_with_the_whole_answer() {
         let body = fixture(&format!("{name}.response.xml"));
         let mut handed = 0;
         let rest = read_envelope(body.as_bytes(), Some(OBJECT_SETS), |open, object_set| {
-            let (from, update) = object_set_record(open, object_set)?;
+            let (from, update) = object_set_record(open, &object_set)?;
             handed += 1;
             streamed.apply_update(&from, &filter(), update).map(drop)
         });
@@ -447,8 +469,11 @@ fn an_object_set_outside_a_filter_set_with_its_filter_is_an_error() {
         name: "objectSet".into(),
         ..Element::default()
     };
+    let mut builder = RecordBuilder::new(object_set, &Capacity::default());
+    builder.end();
+    let (object_set, _) = builder.finish().expect("utf-8");
 
-    let error = object_set_record(&[], object_set).expect_err("no filter");
+    let error = object_set_record(&[], &object_set).expect_err("no filter");
 
     assert!(
         error.to_string().contains("objectSet before its filter"),

@@ -3,11 +3,12 @@
 
 use proptest::prelude::*;
 
+use super::super::inventory::read_vms;
 use super::super::mirror::Mirror;
 use super::super::moref::Moref;
-use super::super::properties::parse_retrieve_result;
+use super::super::properties::read_retrieve_result;
 use super::super::request::SoapRequest;
-use super::super::updates::parse_update_set;
+use super::super::updates::read_update_set;
 use super::super::xml::{Envelope, parse_envelope};
 use super::feed_updates::FILTER;
 use super::fixture;
@@ -23,15 +24,14 @@ const CAPTURES: &[&str] = &[
     "handmade/WaitForUpdatesEx-remove-annotation",
 ];
 
-/// Every reading an answer may go through: as a page of properties, and as an update
-/// set applied to a mirror.
+/// Every reading an answer may go through: as a page of properties, as VMs, and as an
+/// update set applied to a mirror.
 fn parse_fully(bytes: &[u8]) {
-    if let Ok(Envelope::Response(response)) = parse_envelope(bytes) {
-        let _ = parse_retrieve_result("RetrievePropertiesEx", response.clone());
-        if let Ok(Some(set)) = parse_update_set(response) {
-            let filter = Moref::new("PropertyFilter", FILTER);
-            let _ = Mirror::default().apply(&set, &filter);
-        }
+    let _ = read_retrieve_result(bytes);
+    let _ = read_vms(bytes);
+    if let Ok(Some(set)) = read_update_set(bytes) {
+        let filter = Moref::new("PropertyFilter", FILTER);
+        let _ = Mirror::default().apply(&set, &filter);
     }
 }
 

@@ -42,7 +42,7 @@ async fn records_come_in_document_order_with_their_ancestors() {
         OBJECTS,
         |open, objects| {
             let ancestors: Vec<_> = open.iter().map(|e| e.name.to_string()).collect();
-            let obj = objects.child("obj").and_then(|obj| obj.moref());
+            let obj = objects.root().child("obj").and_then(|obj| obj.moref());
             seen.push((ancestors, obj.map(|obj| obj.value)));
             Ok(())
         },
@@ -111,7 +111,7 @@ async fn a_broken_answer_gives_the_records_before_the_break_then_the_error() {
         u64::MAX,
         OBJECTS,
         |_, objects| {
-            seen.push(objects.child("obj").map(|obj| obj.text.clone()));
+            seen.push(objects.root().child_text("obj").map(|obj| obj.into_owned()));
             Ok(())
         },
     )
