@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use flate2::write::GzEncoder;
 use ports::{MetricSink, Publication};
+use tracing::warn;
 
 use collector::SnapshotCollector;
 
@@ -63,11 +64,12 @@ pub enum Encoding {
 
 /// Publishes snapshots to a Prometheus registry of its own.
 ///
-/// `publish` only swaps the stored publication. The registry's collector turns it into
-/// metric families when the first scrape after it asks; the encoded exposition is then
-/// kept until the next publication, so a flood of scrapes costs one encoding (and one
-/// compression per format asked compressed) per collection, and a series whose VM is
-/// gone disappears with the next publication.
+/// `publish` swaps the stored publication, then encodes it (both formats, each also
+/// compressed) on a blocking thread, before any scrape asks: at 10,000 workers that
+/// takes tens of milliseconds, which the first scrape after each publication would
+/// otherwise wait for. Scrapes then only clone the kept buffers, until the next
+/// publication; a series whose VM is gone disappears with it. Should the encoding
+/// fail, the next scrape encodes again, and reports the failure.
 #[derive(Debug, Clone)]
 pub struct PrometheusSink {
     latest: Arc<RwLock<Publication>>,
@@ -77,8 +79,9 @@ pub struct PrometheusSink {
     registry: Registry,
 }
 
-/// The encoded exposition of one publication, in both formats; each compressed by the
-/// first scrape that asks for it so, the others waiting for that one compression.
+/// The encoded exposition of one publication, in both formats, each compressed once:
+/// by the publication, or by the first scrape that asks for it so, the others waiting
+/// for that one compression.
 #[derive(Debug)]
 struct Exposition {
     generation: u64,
@@ -119,9 +122,27 @@ impl PrometheusSink {
             return Ok(cached.pick(format, encoding));
         }
 
-        let exposition = Arc::new(self.encode(generation)?);
-        *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&exposition));
-        Ok(exposition.pick(format, encoding))
+        let exposition = self.encode(generation)?;
+        Ok(self.keep(exposition).pick(format, encoding))
+    }
+
+    /// Keeps `exposition` unless a newer one is kept already; returns what is kept.
+    fn keep(&self, exposition: Exposition) -> Arc<Exposition> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        match cache.as_ref() {
+            Some(kept) if kept.generation > exposition.generation => Arc::clone(kept),
+            _ => Arc::clone(cache.insert(Arc::new(exposition))),
+        }
+    }
+
+    /// Encodes the latest publication in every format and encoding a scrape may ask.
+    fn encode_ahead(&self, generation: u64) -> Result<(), EncodeError> {
+        let exposition = self.encode(generation)?;
+        for format in [Format::Text, Format::OpenMetrics] {
+            exposition.pick(format, Encoding::Gzip);
+        }
+        self.keep(exposition);
+        Ok(())
     }
 
     fn cached(&self, generation: u64) -> Option<Arc<Exposition>> {
@@ -183,7 +204,15 @@ impl MetricSink for PrometheusSink {
     async fn publish(&self, publication: Publication) {
         // A poisoned lock only means a writer panicked mid-swap; the value is still whole.
         *self.latest.write().unwrap_or_else(|e| e.into_inner()) = publication;
-        self.generation.fetch_add(1, Ordering::Release);
+        let generation = self.generation.fetch_add(1, Ordering::Release) + 1;
+
+        let sink = self.clone();
+        let encoded = tokio::task::spawn_blocking(move || sink.encode_ahead(generation)).await;
+        match encoded {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => warn!(error = %error, "cannot encode the exposition ahead"),
+            Err(panic) => warn!(error = %panic, "encoding of the exposition panicked"),
+        }
     }
 }
 

@@ -360,3 +360,31 @@ async fn scrapes_between_publications_share_one_compression() {
         "a publication makes a new one"
     );
 }
+
+#[tokio::test]
+async fn a_publication_is_encoded_and_compressed_before_any_scrape() {
+    let sink = sink();
+    sink.publish(Publication {
+        snapshot: Some(Arc::new(snapshot())),
+        health: healthy(),
+    })
+    .await;
+
+    let kept = sink.cache.lock().unwrap().clone();
+    let kept = kept.expect("encoded by the publication");
+    assert_eq!(kept.generation, sink.generation.load(Ordering::Acquire));
+    let compressed = kept.openmetrics_gzip.get().expect("compressed ahead");
+    assert!(kept.text_gzip.get().is_some(), "both formats");
+
+    let scraped = sink.render(Format::OpenMetrics, Encoding::Gzip).unwrap();
+    assert_eq!(
+        scraped.as_ptr(),
+        compressed.as_ptr(),
+        "the scrape sends what was kept"
+    );
+    assert_eq!(
+        gunzip(&scraped),
+        sink.render(Format::OpenMetrics, Encoding::Identity)
+            .unwrap()
+    );
+}
