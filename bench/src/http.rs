@@ -38,6 +38,37 @@ pub struct Scrape {
 /// One scrape, timed from the request to the last byte of the body, with the `Accept` and
 /// `Accept-Encoding: gzip` headers Prometheus sends.
 pub async fn scrape(client: &reqwest::Client, url: &str) -> anyhow::Result<Scrape> {
+    let fetched = fetch(client, url).await?;
+
+    // Uncompressed and checked as UTF-8 after the clock stops: the client's own work is
+    // not the exporter's.
+    let mut exposition = String::new();
+    if fetched.gzip {
+        flate2::read::GzDecoder::new(&fetched.body[..])
+            .read_to_string(&mut exposition)
+            .context("an exposition not in gzip, or not in UTF-8")?;
+    } else {
+        exposition =
+            String::from_utf8(fetched.body.to_vec()).context("an exposition not in UTF-8")?;
+    }
+    Ok(Scrape {
+        elapsed: fetched.elapsed,
+        exposition,
+        wire_bytes: fetched.body.len(),
+    })
+}
+
+/// A scrape's body as it came off the wire.
+#[derive(Debug)]
+pub struct Fetched {
+    pub elapsed: Duration,
+    pub gzip: bool,
+    pub body: bytes::Bytes,
+}
+
+/// [`scrape`] without reading the body: for clients scraping at once, whose
+/// uncompressing would take the CPUs from the exporter they time.
+pub async fn fetch(client: &reqwest::Client, url: &str) -> anyhow::Result<Fetched> {
     let started = Instant::now();
     let response = client
         .get(url)
@@ -54,22 +85,11 @@ pub async fn scrape(client: &reqwest::Client, url: &str) -> anyhow::Result<Scrap
         .get(reqwest::header::CONTENT_ENCODING)
         .is_some_and(|encoding| encoding == "gzip");
     let body = response.bytes().await?;
-    let elapsed = started.elapsed();
 
-    // Uncompressed and checked as UTF-8 after the clock stops: the client's own work is
-    // not the exporter's.
-    let mut exposition = String::new();
-    if gzip {
-        flate2::read::GzDecoder::new(&body[..])
-            .read_to_string(&mut exposition)
-            .context("an exposition not in gzip, or not in UTF-8")?;
-    } else {
-        exposition = String::from_utf8(body.to_vec()).context("an exposition not in UTF-8")?;
-    }
-    Ok(Scrape {
-        elapsed,
-        exposition,
-        wire_bytes: body.len(),
+    Ok(Fetched {
+        elapsed: started.elapsed(),
+        gzip,
+        body,
     })
 }
 

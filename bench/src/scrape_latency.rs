@@ -124,7 +124,7 @@ async fn concurrent(
         tasks.spawn(async move {
             let mut times = Vec::with_capacity(each);
             for _ in 0..each {
-                times.push(http::scrape(&http, &url).await?.elapsed);
+                times.push(http::fetch(&http, &url).await?.elapsed);
             }
             anyhow::Ok(times)
         });
