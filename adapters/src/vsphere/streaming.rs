@@ -1,6 +1,6 @@
 //! Reads a large answer on two threads: a parser on a blocking thread reads the body and
-//! sends back each record as soon as it ends, flat, while the caller makes the records
-//! trees and applies them, in order. The parse of a 10,000-VM answer and the use of its
+//! sends back each record as soon as it ends, flat, while the caller reads the records
+//! in place and applies them, in order. The parse of a 10,000-VM answer and the use of its
 //! records then overlap on two CPUs, instead of following each other.
 //!
 //! The body is received whole first. Parsing it while it arrives was tried: quick-xml's
