@@ -10,11 +10,11 @@ use super::datacenter::layout_from;
 use super::error::VsphereError;
 use super::inventory::read_vms;
 use super::mirror::Mirror;
-use super::properties::read_retrieve_result;
+use super::properties::{read_response, read_retrieve_result};
 use super::resource_pool::{default_pool, runtime_from};
 use super::updates::{OBJECT_SETS, object_set_record, parse_update_set};
 use super::vim::ServiceContent;
-use super::xml::{Element, Envelope, parse_envelope, read_envelope};
+use super::xml::{Element, Envelope, parse_envelope};
 
 /// The SOAP envelope: the local name of the answer's element, or the fault it holds.
 pub fn envelope(body: &[u8]) -> Result<String, VsphereError> {
@@ -51,15 +51,11 @@ pub fn default_resource_pool(body: &[u8]) -> Result<String, VsphereError> {
 pub fn update_set(body: &[u8]) -> Result<Option<Vec<VirtualMachine>>, VsphereError> {
     let mut mirror = Mirror::default();
     let mut ours = None;
-    let envelope = read_envelope(body, Some(OBJECT_SETS), |ancestors, object_set| {
-        let (filter, update) = object_set_record(ancestors, &object_set)?;
+    let response = read_response(body, OBJECT_SETS, |ancestors, object_set| {
+        let (filter, update) = object_set_record(ancestors, object_set)?;
         let ours = ours.get_or_insert_with(|| filter.clone());
         mirror.apply_update(&filter, ours, update).map(drop)
     })?;
-    let response = match envelope {
-        Envelope::Fault(fault) => return Err(VsphereError::Fault(fault)),
-        Envelope::Response(element) => element,
-    };
 
     let Some(_set) = parse_update_set(response)? else {
         return Ok(None);

@@ -8,7 +8,7 @@ use tracing::debug;
 
 use super::error::VsphereError;
 use super::moref::Moref;
-use super::properties::{CONTAINER_VIEW, ObjectSpec, PropertySpec, lost_session, missing_property};
+use super::properties::{CONTAINER_VIEW, ObjectSpec, PropertySpec, read_object};
 use super::record::FlatRecord;
 use super::vim::Vim;
 
@@ -109,7 +109,7 @@ pub(crate) fn read_vms(body: &[u8]) -> Result<Vec<VirtualMachine>, VsphereError>
     use super::properties::{OBJECTS, read_response};
 
     let mut vms = Vec::new();
-    read_response(body, OBJECTS, |objects| {
+    read_response(body, OBJECTS, |_, objects| {
         let vm = vm_object(objects).map_err(|error| match error {
             VmReadError::Stop(error) | VmReadError::BadValue(error) => error,
         })?;
@@ -122,32 +122,16 @@ pub(crate) fn read_vms(body: &[u8]) -> Result<Vec<VirtualMachine>, VsphereError>
 /// One `objects` of the VM view read straight into a VM, or `None` when none of its
 /// properties could be read (deleted while read).
 fn vm_object(objects: &FlatRecord) -> Result<Option<VirtualMachine>, VmReadError> {
-    let invalid = |detail: &str| VmReadError::Stop(VsphereError::unexpected(METHOD, detail));
-    let mut id = None;
     let mut properties = VmProperties::default();
     let mut bad_value = None;
-    let mut missing = Vec::new();
-
-    for child in objects.root().children() {
-        match child.name() {
-            "obj" => id = child.moref().map(|obj| obj.value),
-            "propSet" => {
-                let (Some(path), Some(val)) = (child.child_text("name"), child.child("val")) else {
-                    return Err(invalid("propSet without name or val"));
-                };
-                if let Err(error) = properties.set(path.trim(), &val.text()) {
-                    bad_value.get_or_insert(error);
-                }
-            }
-            "missingSet" => missing.push(missing_property(child)),
-            _ => {}
+    let (obj, missing) = read_object(METHOD, objects.root(), |path, val| {
+        if let Err(error) = properties.set(path, &val.text()) {
+            bad_value.get_or_insert(error);
         }
-    }
+    })
+    .map_err(VmReadError::Stop)?;
 
-    if let Some(fault) = lost_session(&missing) {
-        return Err(VmReadError::Stop(VsphereError::Fault(fault)));
-    }
-    let id = id.ok_or_else(|| invalid("objects without obj"))?;
+    let id = obj.value;
     if let Some(error) = bad_value {
         return Err(VmReadError::BadValue(error.of(&id, METHOD)));
     }
@@ -191,12 +175,14 @@ impl VmProperties {
     pub fn set(&mut self, path: &str, text: &str) -> Result<(), InvalidValue> {
         match path {
             "name" => self.name = Some(text.to_owned()),
-            "summary.config.numCpu" => self.vcpus = Some(number(path_of(path), text)?),
+            "summary.config.numCpu" => self.vcpus = Some(number("summary.config.numCpu", text)?),
             "summary.config.memorySizeMB" => {
-                self.memory_mb = Some(number(path_of(path), text)?);
+                self.memory_mb = Some(number("summary.config.memorySizeMB", text)?);
             }
             "config.annotation" => self.annotation = Some(text.to_owned()),
-            "summary.config.template" => self.template = Some(boolean(path_of(path), text)?),
+            "summary.config.template" => {
+                self.template = Some(boolean("summary.config.template", text)?);
+            }
             "runtime.powerState" => self.power_state = Some(power_state(text)),
             _ => {}
         }
@@ -242,16 +228,6 @@ impl VmProperties {
     fn is_unknown(&self) -> bool {
         *self == VmProperties::default()
     }
-}
-
-/// The path as a `'static` name for errors: one of the six read.
-fn path_of(path: &str) -> &'static str {
-    VM_PROPERTIES
-        .paths
-        .iter()
-        .find(|known| **known == path)
-        .copied()
-        .unwrap_or("property")
 }
 
 fn number<T: FromStr>(path: &'static str, text: &str) -> Result<T, InvalidValue> {

@@ -183,7 +183,7 @@ pub(crate) fn page_token(response: &Element) -> Option<String> {
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn read_retrieve_result(body: &[u8]) -> Result<RetrieveResult, VsphereError> {
     let mut objects = Vec::new();
-    let response = read_response(body, OBJECTS, |objects_record| {
+    let response = read_response(body, OBJECTS, |_, objects_record| {
         objects.push(object_record("RetrievePropertiesEx", objects_record)?);
         Ok(())
     })?;
@@ -193,72 +193,79 @@ pub(crate) fn read_retrieve_result(body: &[u8]) -> Result<RetrieveResult, Vspher
 }
 
 /// The element under `Body` of a whole answer, or its fault; each element of `record`
-/// handed to `on_record` as it is read.
+/// handed to `on_record` with its ancestors as it is read.
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn read_response(
     body: &[u8],
     record: Record,
-    mut on_record: impl FnMut(&FlatRecord) -> Result<(), VsphereError>,
+    mut on_record: impl FnMut(&[Element], &FlatRecord) -> Result<(), VsphereError>,
 ) -> Result<Element, VsphereError> {
     use super::xml::{Envelope, read_envelope};
 
-    let envelope = read_envelope(body, Some(record), |_, flat| on_record(&flat))?;
+    let envelope = read_envelope(body, Some(record), |ancestors, flat| {
+        on_record(ancestors, &flat)
+    })?;
     match envelope {
         Envelope::Fault(fault) => Err(VsphereError::Fault(fault)),
         Envelope::Response(element) => Ok(element),
     }
 }
 
-/// Reads one `objects` of an answer to `method`. A property reported NotAuthenticated
-/// ends the read: RetrievePropertiesEx is allowed without a session, and after the session
-/// expired vCenter answers 200 with `NotAuthenticated` in `missingSet` instead of a fault.
-/// With a valid session a property is never `NotAuthenticated` (lacking rights is
-/// `NoPermission`), so one such entry means the session is gone.
+/// Reads one `objects` of an answer to `method`, each value made a tree.
 pub(crate) fn object_record(
     method: &'static str,
     objects: &FlatRecord,
 ) -> Result<ObjectContent, VsphereError> {
-    let content = object_content(method, objects.root())?;
-    match lost_session(&content.missing) {
-        Some(fault) => Err(VsphereError::Fault(fault)),
-        None => Ok(content),
-    }
+    let mut properties = Vec::new();
+    let (obj, missing) = read_object(method, objects.root(), |name, val| {
+        properties.push(DynamicProperty {
+            name: name.to_owned(),
+            val: val.to_element(),
+        });
+    })?;
+
+    Ok(ObjectContent {
+        obj,
+        properties,
+        missing,
+    })
 }
 
-fn object_content(method: &'static str, objects: Node<'_>) -> Result<ObjectContent, VsphereError> {
-    let obj = objects
-        .child("obj")
-        .and_then(|obj| obj.moref())
-        .ok_or_else(|| VsphereError::unexpected(method, "objects without obj"))?;
-
-    let mut content = ObjectContent {
-        obj,
-        properties: Vec::new(),
-        missing: Vec::new(),
-    };
+/// Reads one `objects` in place: each `propSet` handed to `on_property` as its path and
+/// `val`, then the object and the properties that could not be read. A property reported
+/// NotAuthenticated ends the read: RetrievePropertiesEx is allowed without a session, and
+/// after the session expired vCenter answers 200 with `NotAuthenticated` in `missingSet`
+/// instead of a fault. With a valid session a property is never `NotAuthenticated`
+/// (lacking rights is `NoPermission`), so one such entry means the session is gone.
+pub(crate) fn read_object<'a>(
+    method: &'static str,
+    objects: Node<'a>,
+    mut on_property: impl FnMut(&str, Node<'a>),
+) -> Result<(Moref, Vec<MissingProperty>), VsphereError> {
+    let mut obj = None;
+    let mut missing = Vec::new();
     for child in objects.children() {
         match child.name() {
-            "propSet" => content.properties.push(dynamic_property(method, child)?),
-            "missingSet" => content.missing.push(missing_property(child)),
+            "obj" => obj = child.moref(),
+            "propSet" => {
+                let (Some(name), Some(val)) = (child.child_text("name"), child.child("val")) else {
+                    return Err(VsphereError::unexpected(
+                        method,
+                        "propSet without name or val",
+                    ));
+                };
+                on_property(name.trim(), val);
+            }
+            "missingSet" => missing.push(missing_property(child)),
             _ => {}
         }
     }
-    Ok(content)
-}
 
-fn dynamic_property(method: &'static str, prop: Node<'_>) -> Result<DynamicProperty, VsphereError> {
-    let name = prop.child_text("name");
-    let val = prop.child("val");
-    match (name, val) {
-        (Some(name), Some(val)) => Ok(DynamicProperty {
-            name: name.trim().to_owned(),
-            val: val.to_element(),
-        }),
-        _ => Err(VsphereError::unexpected(
-            method,
-            "propSet without name or val",
-        )),
+    if let Some(fault) = lost_session(&missing) {
+        return Err(VsphereError::Fault(fault));
     }
+    let obj = obj.ok_or_else(|| VsphereError::unexpected(method, "objects without obj"))?;
+    Ok((obj, missing))
 }
 
 /// `<missingSet><path/><fault><fault xsi:type="NotAuthenticated">`.

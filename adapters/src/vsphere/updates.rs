@@ -145,17 +145,11 @@ pub(crate) fn parse_update_set(mut response: Element) -> Result<Option<UpdateSet
 /// put back in their filter sets.
 #[cfg(test)]
 pub(crate) fn read_update_set(body: &[u8]) -> Result<Option<UpdateSet>, VsphereError> {
-    use super::xml::{Envelope, read_envelope};
-
     let mut updates = Vec::new();
-    let envelope = read_envelope(body, Some(OBJECT_SETS), |ancestors, object_set| {
-        updates.push(object_set_record(ancestors, &object_set)?);
-        Ok::<_, VsphereError>(())
+    let response = properties::read_response(body, OBJECT_SETS, |ancestors, object_set| {
+        updates.push(object_set_record(ancestors, object_set)?);
+        Ok(())
     })?;
-    let response = match envelope {
-        Envelope::Response(response) => response,
-        Envelope::Fault(fault) => return Err(VsphereError::Fault(fault)),
-    };
 
     let set = parse_update_set(response)?;
     Ok(set.map(|set| set.with_updates(updates)))

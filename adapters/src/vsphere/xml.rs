@@ -7,8 +7,9 @@
 //!
 //! The answers that carry an inventory are large (about 1.4 kB a VM, 200,000 elements for
 //! 10,000 VMs), so their bulk is not kept: each element named by a [`Record`] is handed
-//! over, flat (see `record.rs`), as soon as it ends, and the tree keeps only the rest. Names and types that vim25
-//! answers repeat are borrowed from a table rather than allocated.
+//! over, flat (see `record.rs`), as soon as it ends, and the tree keeps only the rest.
+//! Names and types that vim25 answers repeat are borrowed from a table rather than
+//! allocated.
 
 use std::borrow::Cow;
 

@@ -338,7 +338,7 @@ fn objects_read_as_records_hold_what_the_tree_reader_reads() {
             .collect();
 
         let mut records = Vec::new();
-        let rest = read_response(body.as_bytes(), OBJECTS, |objects| {
+        let rest = read_response(body.as_bytes(), OBJECTS, |_, objects| {
             records.push(objects.root().to_element());
             Ok(())
         });
