@@ -64,12 +64,13 @@ pub enum Encoding {
 
 /// Publishes snapshots to a Prometheus registry of its own.
 ///
-/// `publish` swaps the stored publication, then encodes it (both formats, each also
-/// compressed) on a blocking thread, before any scrape asks: at 10,000 workers that
-/// takes tens of milliseconds, which the first scrape after each publication would
-/// otherwise wait for. Scrapes then only clone the kept buffers, until the next
-/// publication; a series whose VM is gone disappears with it. Should the encoding
-/// fail, the next scrape encodes again, and reports the failure.
+/// `publish` swaps the stored publication, then encodes it on a blocking thread before
+/// any scrape asks, in both formats, and compresses it in the formats that scrapers of
+/// the previous publication asked compressed (Prometheus asks for one): at 10,000
+/// workers that takes tens of milliseconds, which the first scrape after each
+/// publication would otherwise wait for. Scrapes then only clone the kept buffers, until
+/// the next publication; a series whose VM is gone disappears with it. Should the
+/// encoding fail, the next scrape encodes again, and reports the failure.
 #[derive(Debug, Clone)]
 pub struct PrometheusSink {
     latest: Arc<RwLock<Publication>>,
@@ -135,10 +136,13 @@ impl PrometheusSink {
         }
     }
 
-    /// Encodes the latest publication in every format and encoding a scrape may ask.
+    /// Encodes the latest publication as the scrapes of the previous one were served.
     fn encode_ahead(&self, generation: u64) -> Result<(), EncodeError> {
+        let kept = self.cache.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let asked_compressed = kept.map(|kept| kept.compressed()).unwrap_or_default();
+
         let exposition = self.encode(generation)?;
-        for format in [Format::Text, Format::OpenMetrics] {
+        for format in asked_compressed {
             exposition.pick(format, Encoding::Gzip);
         }
         self.keep(exposition);
@@ -173,6 +177,19 @@ impl PrometheusSink {
 }
 
 impl Exposition {
+    /// The formats some scrape has asked compressed.
+    fn compressed(&self) -> Vec<Format> {
+        let formats = [
+            (Format::Text, &self.text_gzip),
+            (Format::OpenMetrics, &self.openmetrics_gzip),
+        ];
+        formats
+            .into_iter()
+            .filter(|(_, gzip)| gzip.get().is_some())
+            .map(|(format, _)| format)
+            .collect()
+    }
+
     fn pick(&self, format: Format, encoding: Encoding) -> Bytes {
         let (plain, gzip) = match format {
             Format::Text => (&self.text, &self.text_gzip),

@@ -89,6 +89,13 @@ fn healthy() -> CollectionHealth {
     }
 }
 
+fn publication(snapshot: Option<Snapshot>) -> Publication {
+    Publication {
+        snapshot: snapshot.map(Arc::new),
+        health: healthy(),
+    }
+}
+
 async fn render(snapshot: Option<Snapshot>, health: CollectionHealth) -> String {
     let sink = sink();
     let snapshot = snapshot.map(Arc::new);
@@ -221,11 +228,7 @@ async fn without_a_snapshot_only_the_health_gauges_remain() {
 #[tokio::test]
 async fn a_worker_gone_from_the_next_snapshot_loses_its_series() {
     let sink = sink();
-    let publish = |snapshot: Snapshot| Publication {
-        snapshot: Some(Arc::new(snapshot)),
-        health: healthy(),
-    };
-    sink.publish(publish(snapshot())).await;
+    sink.publish(publication(Some(snapshot()))).await;
     assert!(text(&sink).contains("worker_name=\"w2\""));
     assert!(
         text(&sink).contains("worker_name=\"w2\""),
@@ -234,7 +237,7 @@ async fn a_worker_gone_from_the_next_snapshot_loses_its_series() {
 
     let mut next = snapshot();
     next.workers.truncate(1);
-    sink.publish(publish(next)).await;
+    sink.publish(publication(Some(next))).await;
 
     let text = text(&sink);
     assert!(text.contains("worker_name=\"w1\""));
@@ -256,12 +259,7 @@ async fn label_values_are_escaped() {
 #[tokio::test]
 async fn openmetrics_is_the_same_exposition_closed_by_eof() {
     let sink = sink();
-    let snapshot = Some(Arc::new(snapshot()));
-    sink.publish(Publication {
-        snapshot,
-        health: healthy(),
-    })
-    .await;
+    sink.publish(publication(Some(snapshot()))).await;
 
     let text = sink.render(Format::Text, Encoding::Identity).unwrap();
     let openmetrics = sink
@@ -290,19 +288,11 @@ async fn a_scrape_before_any_publication_shows_the_exporter_down() {
 #[tokio::test]
 async fn scrapes_between_publications_share_one_encoding() {
     let sink = sink();
-    sink.publish(Publication {
-        snapshot: Some(Arc::new(snapshot())),
-        health: healthy(),
-    })
-    .await;
+    sink.publish(publication(Some(snapshot()))).await;
 
     let first = sink.render(Format::Text, Encoding::Identity).unwrap();
     let second = sink.render(Format::Text, Encoding::Identity).unwrap();
-    sink.publish(Publication {
-        snapshot: None,
-        health: healthy(),
-    })
-    .await;
+    sink.publish(publication(None)).await;
     let after = sink.render(Format::Text, Encoding::Identity).unwrap();
 
     assert_eq!(
@@ -324,11 +314,7 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn a_compressed_exposition_is_the_same_once_uncompressed() {
     let sink = sink();
-    sink.publish(Publication {
-        snapshot: Some(Arc::new(snapshot())),
-        health: healthy(),
-    })
-    .await;
+    sink.publish(publication(Some(snapshot()))).await;
 
     for format in [Format::Text, Format::OpenMetrics] {
         let plain = sink.render(format, Encoding::Identity).unwrap();
@@ -342,15 +328,11 @@ async fn a_compressed_exposition_is_the_same_once_uncompressed() {
 #[tokio::test]
 async fn scrapes_between_publications_share_one_compression() {
     let sink = sink();
-    let publish = |snapshot| Publication {
-        snapshot,
-        health: healthy(),
-    };
-    sink.publish(publish(Some(Arc::new(snapshot())))).await;
+    sink.publish(publication(Some(snapshot()))).await;
 
     let first = sink.render(Format::OpenMetrics, Encoding::Gzip).unwrap();
     let second = sink.render(Format::OpenMetrics, Encoding::Gzip).unwrap();
-    sink.publish(publish(None)).await;
+    sink.publish(publication(None)).await;
     let after = sink.render(Format::OpenMetrics, Encoding::Gzip).unwrap();
 
     assert_eq!(first.as_ptr(), second.as_ptr(), "compressed once");
@@ -362,29 +344,36 @@ async fn scrapes_between_publications_share_one_compression() {
 }
 
 #[tokio::test]
-async fn a_publication_is_encoded_and_compressed_before_any_scrape() {
+async fn a_publication_is_encoded_ahead_and_compressed_as_scrapers_asked() {
     let sink = sink();
-    sink.publish(Publication {
-        snapshot: Some(Arc::new(snapshot())),
-        health: healthy(),
-    })
-    .await;
+    sink.publish(publication(Some(snapshot()))).await;
+    let first = sink.cache.lock().unwrap().clone();
+    let first = first.expect("encoded by the publication");
+    assert!(
+        first.compressed().is_empty(),
+        "no scraper has asked for gzip yet"
+    );
+
+    sink.render(Format::OpenMetrics, Encoding::Gzip).unwrap();
+    sink.publish(publication(None)).await;
 
     let kept = sink.cache.lock().unwrap().clone();
     let kept = kept.expect("encoded by the publication");
     assert_eq!(kept.generation, sink.generation.load(Ordering::Acquire));
+    assert_eq!(
+        kept.compressed(),
+        [Format::OpenMetrics],
+        "what was asked compressed"
+    );
     let compressed = kept.openmetrics_gzip.get().expect("compressed ahead");
-    assert!(kept.text_gzip.get().is_some(), "both formats");
-
     let scraped = sink.render(Format::OpenMetrics, Encoding::Gzip).unwrap();
     assert_eq!(
         scraped.as_ptr(),
         compressed.as_ptr(),
         "the scrape sends what was kept"
     );
-    assert_eq!(
-        gunzip(&scraped),
-        sink.render(Format::OpenMetrics, Encoding::Identity)
-            .unwrap()
-    );
+    let plain = sink
+        .render(Format::OpenMetrics, Encoding::Identity)
+        .unwrap();
+    assert_eq!(gunzip(&scraped), plain);
 }
