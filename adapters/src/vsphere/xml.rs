@@ -173,10 +173,14 @@ fn read_document<E: From<XmlError>>(
 
     loop {
         let event = reader.read_event().map_err(XmlError::from)?;
+        let started = matches!(event, Event::Start(_));
         match builder.event(event)? {
             Built::Nothing => {}
             Built::Record(flat) => on_record(builder.ancestry(), flat)?,
             Built::Root(root) => return Ok(root),
+        }
+        if started {
+            builder.text.take_leaf(reader.get_mut());
         }
     }
 }
@@ -371,6 +375,69 @@ struct PendingText {
 }
 
 impl PendingText {
+    /// Takes the text of an element that has just started, when nothing but text comes
+    /// before its end tag and that text holds only references it can resolve, leaving
+    /// `rest` at the end tag. Most elements of an answer are such leaves, and the reader
+    /// would hand their text over as events split at each reference: an annotation's
+    /// dozens of `&#34;` cost more than the rest of its VM. Anything else (a child, a
+    /// line end to normalize, a reference to refuse) is left to the events, which read
+    /// it or say what is wrong with it. The reader's byte position then falls behind,
+    /// which only its error positions use, and they are not read here.
+    fn take_leaf(&mut self, rest: &mut &[u8]) {
+        let Some(at) = memchr::memchr2(b'<', b'\r', rest) else {
+            return;
+        };
+        if rest[at] != b'<' || rest.get(at + 1) != Some(&b'/') {
+            return;
+        }
+
+        if self.push_escaped(&rest[..at]) {
+            *rest = &rest[at..];
+        }
+    }
+
+    /// Appends text with its references resolved; appends nothing and says so when one
+    /// of them is not a character reference or a predefined entity.
+    fn push_escaped(&mut self, raw: &[u8]) -> bool {
+        let mark = self.bytes.len();
+        let mut rest = raw;
+
+        while let Some(at) = memchr::memchr(b'&', rest) {
+            self.bytes.extend_from_slice(&rest[..at]);
+            let after = &rest[at + 1..];
+            let end = memchr::memchr2(b';', b'&', after).filter(|&end| after[end] == b';');
+            let Some(end) = end.filter(|&end| self.push_known_reference(&after[..end])) else {
+                self.bytes.truncate(mark);
+                return false;
+            };
+            rest = &after[end + 1..];
+        }
+        self.bytes.extend_from_slice(rest);
+        true
+    }
+
+    /// Appends what `&name;` stands for, read as quick-xml reads it: a character
+    /// reference or a predefined entity. Says whether it was one.
+    fn push_known_reference(&mut self, name: &[u8]) -> bool {
+        if let Some(number) = name.strip_prefix(b"#") {
+            let Some(character) = character_reference(number) else {
+                return false;
+            };
+            let mut utf8 = [0; 4];
+            self.bytes
+                .extend_from_slice(character.encode_utf8(&mut utf8).as_bytes());
+            return true;
+        }
+
+        let entity = std::str::from_utf8(name)
+            .ok()
+            .and_then(resolve_predefined_entity);
+        if let Some(entity) = entity {
+            self.bytes.extend_from_slice(entity.as_bytes());
+        }
+        entity.is_some()
+    }
+
     /// Appends raw text, its line ends normalized as XML 1.0 says (`\r\n` and `\r` are
     /// `\n`); not a character reference's, which stays as written.
     fn push_raw(&mut self, raw: &[u8]) -> Built {
@@ -413,6 +480,21 @@ impl PendingText {
     fn decoded(&self) -> Result<&str, XmlError> {
         std::str::from_utf8(&self.bytes).map_err(|error| XmlError::Encoding(error.into()))
     }
+}
+
+/// The character of a reference `&#number;`, as quick-xml reads it: decimal, or
+/// hexadecimal after `x`, without sign, not 0.
+fn character_reference(number: &[u8]) -> Option<char> {
+    let (digits, radix) = match number.strip_prefix(b"x") {
+        Some(hex) => (hex, 16),
+        None => (number, 10),
+    };
+    if matches!(digits.first(), Some(b'+' | b'-')) {
+        return None;
+    }
+
+    let code = u32::from_str_radix(std::str::from_utf8(digits).ok()?, radix).ok()?;
+    char::from_u32(code).filter(|_| code != 0)
 }
 
 /// A namespace the decoding tells apart.

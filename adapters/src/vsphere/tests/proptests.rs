@@ -1,5 +1,6 @@
 //! Properties of the XML layer: no input makes it panic, no cut answer passes for whole,
-//! and any text survives the trip through the request writer and the parser.
+//! any text survives the trip through the request writer and the parser, and the text of
+//! a leaf, taken in one piece, reads as the reader's events read it.
 
 use proptest::prelude::*;
 
@@ -9,7 +10,7 @@ use super::super::moref::Moref;
 use super::super::properties::read_retrieve_result;
 use super::super::request::SoapRequest;
 use super::super::updates::read_update_set;
-use super::super::xml::{Envelope, parse_envelope};
+use super::super::xml::{Envelope, parse_document, parse_envelope};
 use super::feed_updates::FILTER;
 use super::fixture;
 
@@ -81,4 +82,56 @@ proptest! {
         let this = login.child("_this").map(|this| this.text.clone());
         prop_assert_eq!(this.as_deref(), Some(text.as_str()));
     }
+
+    #[test]
+    fn a_leaf_reads_as_text_beside_a_child_does(
+        pieces in proptest::collection::vec(proptest::sample::select(TEXT_PIECES), 0..24),
+    ) {
+        let text = pieces.concat();
+
+        // With a child after it, the text is read from the reader's events alone.
+        let leaf = parse_document(format!("<a>{text}</a>").as_bytes());
+        let beside_a_child = parse_document(format!("<a>{text}<b/></a>").as_bytes());
+
+        match (leaf, beside_a_child) {
+            (Ok(leaf), Ok(parent)) => prop_assert_eq!(leaf.text, parent.text),
+            (Err(leaf), Err(parent)) => prop_assert_eq!(leaf.to_string(), parent.to_string()),
+            (leaf, parent) => prop_assert!(false, "{text:?}: leaf {leaf:?}, beside a child {parent:?}"),
+        }
+    }
 }
+
+/// Pieces of text, references well and badly written among them.
+const TEXT_PIECES: &[&str] = &[
+    "a",
+    "é",
+    " ",
+    "\n",
+    "\r",
+    "\r\n",
+    "&",
+    ";",
+    "#",
+    "x",
+    "0",
+    "34",
+    "4F",
+    "&#34;",
+    "&#x22;",
+    "&#X22;",
+    "&#0;",
+    "&#+1;",
+    "&#x110000;",
+    "&#65536;",
+    "&quot;",
+    "&amp;",
+    "&lt;",
+    "&gt;",
+    "&apos;",
+    "&nbsp;",
+    "&;",
+    "&#;",
+    "&#x;",
+    "&#00065;",
+    "]]>",
+];
