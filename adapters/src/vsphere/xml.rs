@@ -515,10 +515,17 @@ impl Uri {
     }
 }
 
-/// The prefixes in scope and what they are bound to. quick-xml's `NsReader` would do it,
-/// but at the cost of reading every element's attributes twice, a third of the parse.
+/// The prefixes in scope and what they are bound to, and the attributes of the start
+/// tags read lately. quick-xml's `NsReader` would track the prefixes, but at the cost of
+/// reading every element's attributes twice, a third of the parse.
 #[derive(Debug, Default)]
 struct Namespaces {
+    scope: Scope,
+    remembered: Remembered,
+}
+
+#[derive(Debug, Default)]
+struct Scope {
     /// The bound prefixes, end to end (empty for the default namespace).
     prefixes: Vec<u8>,
     bindings: Vec<Binding>,
@@ -534,6 +541,10 @@ struct Binding {
 
 /// A bound on the declarations of one element, which are looked through for each name.
 const MAX_DECLARATIONS: usize = 32;
+
+/// How many distinct sets of attributes are remembered. An inventory answer has a
+/// handful: one per `xsi:type` of its values, and the `type` of its object references.
+const MAX_REMEMBERED: usize = 16;
 
 impl Namespaces {
     /// Reads the element that starts with `start` at `depth`, after the declarations it
@@ -553,60 +564,36 @@ impl Namespaces {
 
         // Most elements have no attribute: their start tag is not read a second time.
         if !start.attributes_raw().iter().all(u8::is_ascii_whitespace) {
-            prefixed_type = self.read_attributes(start, depth, &mut element)?;
+            let attributes = self.remembered.of(start)?;
+            for (prefix, uri) in &attributes.declarations {
+                self.scope.bind(depth, prefix, *uri);
+            }
+            element.type_attr.clone_from(&attributes.type_attr);
+            prefixed_type = attributes.prefixed_type.as_ref();
         }
 
         if qualified {
             let prefix = start.name().prefix();
             let prefix = prefix.as_ref().map_or(&[][..], AsRef::as_ref);
-            element.soap = self.resolve(prefix) == Some(Uri::SoapEnvelope);
+            element.soap = self.scope.resolve(prefix) == Some(Uri::SoapEnvelope);
         }
-        if let Some((prefix, value)) = prefixed_type {
-            if self.resolve(prefix) == Some(Uri::SchemaInstance) {
-                element.xsi_type = Some(well_known(local_part(&value).as_bytes()));
+        // Known only once every declaration of the element is: it may declare its own
+        // prefix after using it.
+        if let Some((prefix, local_part)) = prefixed_type {
+            if self.scope.resolve(prefix) == Some(Uri::SchemaInstance) {
+                element.xsi_type = Some(local_part.clone());
             }
         }
         Ok(element)
     }
 
-    /// Binds the declarations of `start` and sets the unqualified `type` of `element`;
-    /// returns a prefixed `type`, known for `xsi:type` only once every declaration of the
-    /// element is (it may declare its own prefix after using it).
-    fn read_attributes<'s>(
-        &mut self,
-        start: &'s BytesStart<'_>,
-        depth: usize,
-        element: &mut Element,
-    ) -> Result<Option<(&'s [u8], String)>, XmlError> {
-        let mut declarations = 0;
-        let mut prefixed_type = None;
-
-        // Duplicate attributes are not looked for: none of those read could be one.
-        for attribute in start.attributes().with_checks(false) {
-            let attribute = attribute?;
-            let key = attribute.key;
-            if let Some(declaration) = key.as_namespace_binding() {
-                declarations += 1;
-                if declarations > MAX_DECLARATIONS {
-                    return Err(XmlError::TooManyDeclarations);
-                }
-                let prefix = match declaration {
-                    PrefixDeclaration::Default => &[][..],
-                    PrefixDeclaration::Named(prefix) => prefix,
-                };
-                let uri = value(&attribute)?;
-                self.bind(depth, prefix, Uri::of(uri.as_bytes()));
-            } else if key.local_name().as_ref() == b"type" {
-                let value = value(&attribute)?;
-                match key.prefix() {
-                    None => element.type_attr = Some(well_known(value.as_bytes())),
-                    Some(prefix) => prefixed_type = Some((prefix.into_inner(), value.into_owned())),
-                }
-            }
-        }
-        Ok(prefixed_type)
+    /// The element at `depth` ended: so did its declarations.
+    fn close(&mut self, depth: usize) {
+        self.scope.close(depth);
     }
+}
 
+impl Scope {
     fn bind(&mut self, depth: usize, prefix: &[u8], uri: Uri) {
         let start = self.prefixes.len();
         self.prefixes.extend_from_slice(prefix);
@@ -614,7 +601,6 @@ impl Namespaces {
         self.bindings.push(Binding { depth, prefix, uri });
     }
 
-    /// The element at `depth` ended: so did its declarations.
     fn close(&mut self, depth: usize) {
         while self.bindings.last().is_some_and(|b| b.depth >= depth) {
             if let Some(binding) = self.bindings.pop() {
@@ -630,6 +616,85 @@ impl Namespaces {
             .rev()
             .find(|binding| &self.prefixes[binding.prefix.clone()] == prefix)
             .map(|binding| binding.uri)
+    }
+}
+
+/// The attributes of the start tags read lately, as many distinct ones as
+/// [`MAX_REMEMBERED`]. Each value of an answer repeats, in its start tag, a namespace
+/// declaration and an `xsi:type`: reading them every time was a quarter of the parse.
+#[derive(Debug, Default)]
+struct Remembered {
+    seen: Vec<Attributes>,
+}
+
+impl Remembered {
+    /// What the attributes of `start` say: remembered if a start tag wrote them alike
+    /// lately, else read.
+    fn of(&mut self, start: &BytesStart<'_>) -> Result<&Attributes, XmlError> {
+        let raw = start.attributes_raw();
+        if let Some(index) = self.seen.iter().position(|seen| *seen.raw == *raw) {
+            return Ok(&self.seen[index]);
+        }
+
+        let read = Attributes::read(start)?;
+        if self.seen.len() == MAX_REMEMBERED {
+            self.seen.pop();
+        }
+        self.seen.push(read);
+        Ok(&self.seen[self.seen.len() - 1])
+    }
+}
+
+/// What the attributes of a start tag say, whatever the element and its scope.
+#[derive(Debug)]
+struct Attributes {
+    /// The attributes as written, to know them again.
+    raw: Box<[u8]>,
+    /// Its namespace declarations, in order: the prefix (empty for the default one) and
+    /// the namespace.
+    declarations: Vec<(Box<[u8]>, Uri)>,
+    /// The unqualified `type`, which managed object references carry.
+    type_attr: Option<Cow<'static, str>>,
+    /// A prefixed `type`, `xsi:type` if its prefix is bound to the schema instance: the
+    /// prefix, and the local part of the value.
+    prefixed_type: Option<(Box<[u8]>, Cow<'static, str>)>,
+}
+
+impl Attributes {
+    fn read(start: &BytesStart<'_>) -> Result<Self, XmlError> {
+        let mut read = Attributes {
+            raw: start.attributes_raw().into(),
+            declarations: Vec::new(),
+            type_attr: None,
+            prefixed_type: None,
+        };
+
+        // Duplicate attributes are not looked for: none of those read could be one.
+        for attribute in start.attributes().with_checks(false) {
+            let attribute = attribute?;
+            let key = attribute.key;
+            if let Some(declaration) = key.as_namespace_binding() {
+                if read.declarations.len() == MAX_DECLARATIONS {
+                    return Err(XmlError::TooManyDeclarations);
+                }
+                let prefix = match declaration {
+                    PrefixDeclaration::Default => &[][..],
+                    PrefixDeclaration::Named(prefix) => prefix,
+                };
+                let uri = Uri::of(value(attribute)?.as_bytes());
+                read.declarations.push((prefix.into(), uri));
+            } else if key.local_name().as_ref() == b"type" {
+                let value = value(attribute)?;
+                match key.prefix() {
+                    None => read.type_attr = Some(well_known(value.as_bytes())),
+                    Some(prefix) => {
+                        let local = well_known(local_part(&value).as_bytes());
+                        read.prefixed_type = Some((prefix.as_ref().into(), local));
+                    }
+                }
+            }
+        }
+        Ok(read)
     }
 }
 
@@ -707,17 +772,21 @@ fn well_known(bytes: &[u8]) -> Cow<'static, str> {
 
 /// An attribute's value; normalized (references resolved, white space made spaces) only
 /// when it needs to be, which names and types never do.
-fn value<'a>(attribute: &'a Attribute<'_>) -> Result<Cow<'a, str>, XmlError> {
+fn value(attribute: Attribute<'_>) -> Result<Cow<'_, str>, XmlError> {
     let raw: &[u8] = &attribute.value;
-    if raw
-        .iter()
-        .any(|byte| matches!(byte, b'&' | b'\t' | b'\n' | b'\r'))
-    {
-        return Ok(attribute.normalized_value(XmlVersion::Implicit1_0)?);
+    let normalized = memchr::memchr3(b'&', b'\t', b'\n', raw).is_some() || raw.contains(&b'\r');
+    if normalized {
+        let value = attribute.normalized_value(XmlVersion::Implicit1_0)?;
+        return Ok(Cow::Owned(value.into_owned()));
     }
-    std::str::from_utf8(raw)
-        .map(Cow::Borrowed)
-        .map_err(|error| XmlError::Encoding(error.into()))
+
+    let utf8 = |error: std::str::Utf8Error| XmlError::Encoding(error.into());
+    match attribute.value {
+        Cow::Borrowed(raw) => std::str::from_utf8(raw).map(Cow::Borrowed).map_err(utf8),
+        Cow::Owned(raw) => String::from_utf8(raw)
+            .map(Cow::Owned)
+            .map_err(|error| utf8(error.utf8_error())),
+    }
 }
 
 /// Adds a finished element to its parent; returns it when it is the root.
@@ -789,6 +858,28 @@ mod tests {
 
         assert_eq!(root.children[0].xsi_type.as_deref(), Some("int"));
         assert_eq!(root.children[1].xsi_type, None);
+    }
+
+    #[test]
+    fn attributes_written_alike_mean_what_their_scope_says() {
+        let xml = r#"<r xmlns:x="http://www.w3.org/2001/XMLSchema-instance">
+            <a x:type="xsd:int"/><b xmlns:x="urn:other"><a x:type="xsd:int"/></b>
+            <v xmlns:i="http://www.w3.org/2001/XMLSchema-instance" i:type="xsd:long"/>
+            <v xmlns:i="http://www.w3.org/2001/XMLSchema-instance" i:type="xsd:long">
+            <w i:type="xsd:short"/></v></r>"#;
+
+        let root = parse_document(xml.as_bytes()).expect("parses");
+
+        let types: Vec<_> = [&root.children[0], &root.children[1].children[0]]
+            .into_iter()
+            .chain(&root.children[2..])
+            .chain(&root.children[3].children)
+            .map(|element| element.xsi_type.as_deref())
+            .collect();
+        assert_eq!(
+            types,
+            [Some("int"), None, Some("long"), Some("long"), Some("short")]
+        );
     }
 
     #[test]
