@@ -405,7 +405,11 @@ impl PendingText {
         while let Some(at) = memchr::memchr(b'&', rest) {
             self.bytes.extend_from_slice(&rest[..at]);
             let after = &rest[at + 1..];
-            let end = memchr::memchr2(b';', b'&', after).filter(|&end| after[end] == b';');
+            // A reference is a few bytes long: too short for `memchr` to pay.
+            let end = after
+                .iter()
+                .position(|&byte| byte == b';' || byte == b'&')
+                .filter(|&end| after[end] == b';');
             let Some(end) = end.filter(|&end| self.push_known_reference(&after[..end])) else {
                 self.bytes.truncate(mark);
                 return false;
@@ -489,11 +493,14 @@ fn character_reference(number: &[u8]) -> Option<char> {
         Some(hex) => (hex, 16),
         None => (number, 10),
     };
-    if matches!(digits.first(), Some(b'+' | b'-')) {
+    if digits.is_empty() {
         return None;
     }
 
-    let code = u32::from_str_radix(std::str::from_utf8(digits).ok()?, radix).ok()?;
+    let code = digits.iter().try_fold(0_u32, |code, &digit| {
+        let digit = char::from(digit).to_digit(radix)?;
+        code.checked_mul(radix)?.checked_add(digit)
+    })?;
     char::from_u32(code).filter(|_| code != 0)
 }
 
