@@ -138,6 +138,7 @@ fn vm_object(objects: &FlatRecord) -> Result<Option<VirtualMachine>, VmReadError
     for missing in &missing {
         debug!(vm = %id, path = %missing.path, fault = %missing.fault, "vm property not readable");
     }
+    properties.log_gaps(&id);
     Ok(properties.into_virtual_machine(id))
 }
 
@@ -202,18 +203,24 @@ impl VmProperties {
         }
     }
 
+    /// Says, in the debug log, what of the VM `id` is read from partial properties.
+    pub fn log_gaps(&self, id: &str) {
+        if self.is_unknown() {
+            debug!(vm = %id, "skipping a vm none of whose properties could be read");
+        } else if self.vcpus.is_none() {
+            // A VM being created has no config yet, so no summary.config: it is counted
+            // with 0 vCPU and 0 MB rather than dropped, as it exists and will soon hold
+            // resources.
+            debug!(vm = %id, "vm without summary.config, counted with 0 vcpu and 0 memory");
+        }
+    }
+
     /// The VM these properties describe, `None` when none is known.
     pub fn into_virtual_machine(self, id: String) -> Option<VirtualMachine> {
         if self.is_unknown() {
-            debug!(vm = %id, "skipping a vm none of whose properties could be read");
             return None;
         }
 
-        // A VM being created has no config yet, so no summary.config: it is counted with
-        // 0 vCPU and 0 MB rather than dropped, as it exists and will soon hold resources.
-        if self.vcpus.is_none() {
-            debug!(vm = %id, "vm without summary.config, counted with 0 vcpu and 0 memory");
-        }
         Some(VirtualMachine {
             id,
             name: self.name.unwrap_or_default(),
@@ -225,7 +232,7 @@ impl VmProperties {
         })
     }
 
-    fn is_unknown(&self) -> bool {
+    pub fn is_unknown(&self) -> bool {
         *self == VmProperties::default()
     }
 }

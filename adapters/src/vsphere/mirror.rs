@@ -9,21 +9,15 @@ use tracing::debug;
 use super::error::VsphereError;
 use super::inventory::VmProperties;
 use super::moref::Moref;
-use super::updates::{ChangeOp, ObjectUpdate, UpdateKind, UpdateSet};
+use super::properties::MissingProperty;
+use super::updates::{ChangeOp, ObjectUpdate, PropertyChange, UpdateKind, UpdateSet};
 
-/// Every VM the feed has reported and not seen leave.
+/// Every VM the feed has reported and not seen leave: its properties as reported, read
+/// by the same code as a full read's. Its VM is made of them when the inventory is asked
+/// for, so that the mirror holds each name and annotation once.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Mirror {
-    vms: HashMap<String, Entry>,
-}
-
-/// One VM: its properties as reported, and what they say.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Entry {
-    /// Read by the same code as a full read's.
-    properties: VmProperties,
-    /// `None` while none of its properties could be read.
-    vm: Option<VirtualMachine>,
+    vms: HashMap<String, VmProperties>,
 }
 
 impl Mirror {
@@ -59,37 +53,41 @@ impl Mirror {
     pub fn inventory(&self) -> Inventory {
         let mut vms: Vec<VirtualMachine> = self
             .vms
-            .values()
-            .filter_map(|entry| entry.vm.clone())
+            .iter()
+            .filter_map(|(id, properties)| properties.clone().into_virtual_machine(id.clone()))
             .collect();
         vms.sort_by(|a, b| a.id.cmp(&b.id));
         Inventory::new(vms)
     }
 
-    /// Whether both mirrors give the same inventory.
+    /// Whether both mirrors hold the same VMs, as reported.
     pub fn same_vms(&self, other: &Mirror) -> bool {
-        self.vms.len() == other.vms.len()
-            && self
-                .vms
-                .iter()
-                .all(|(id, entry)| other.vms.get(id).is_some_and(|o| o.vm == entry.vm))
+        self == other
     }
 
     pub fn len(&self) -> usize {
         self.vms.len()
     }
 
+    /// Says whether the VM changed as reported: properties unreported before and
+    /// reported empty now count as a change, at worst one publication too many.
     fn apply_object(&mut self, update: ObjectUpdate) -> Result<bool, VsphereError> {
-        let id = &update.obj.value;
-        let before = self.vms.get(id).and_then(|entry| entry.vm.clone());
-
-        if update.kind == UpdateKind::Leave {
-            self.vms.remove(id);
-            return Ok(before.is_some());
+        let ObjectUpdate {
+            kind,
+            obj,
+            changes,
+            missing,
+        } = update;
+        let id = obj.value;
+        let before = self.vms.remove(&id);
+        if kind == UpdateKind::Leave {
+            return Ok(before.is_some_and(|properties| !properties.is_unknown()));
         }
 
-        let mut properties = match (update.kind, self.vms.remove(id)) {
-            (UpdateKind::Modify, Some(entry)) => entry.properties,
+        // Only a modify needs the properties before, kept to compare: an enter, as each
+        // VM of a full read is, starts afresh.
+        let mut properties = match (kind, &before) {
+            (UpdateKind::Modify, Some(properties)) => properties.clone(),
             (kind, _) => {
                 if kind == UpdateKind::Modify {
                     // Servers send `modify` only after `enter`: keep what it says anyway.
@@ -98,12 +96,12 @@ impl Mirror {
                 VmProperties::default()
             }
         };
-        let id = update.obj.value.clone();
-        change_properties(&mut properties, &id, update)?;
+        change_properties(&mut properties, &id, changes, &missing)?;
+        properties.log_gaps(&id);
 
-        let vm = properties.clone().into_virtual_machine(id.clone());
-        let changed = before != vm;
-        self.vms.insert(id, Entry { properties, vm });
+        let known = |properties: &&VmProperties| !properties.is_unknown();
+        let changed = before.as_ref().filter(known) != Some(&properties).filter(known);
+        self.vms.insert(id, properties);
         Ok(changed)
     }
 }
@@ -114,9 +112,10 @@ impl Mirror {
 fn change_properties(
     properties: &mut VmProperties,
     id: &str,
-    update: ObjectUpdate,
+    changes: Vec<PropertyChange>,
+    missing: &[MissingProperty],
 ) -> Result<(), VsphereError> {
-    for change in update.changes {
+    for change in changes {
         match value_after(change.op, change.val) {
             Some(val) => properties
                 .set(&change.name, &val)
@@ -125,7 +124,7 @@ fn change_properties(
         }
     }
 
-    for missing in &update.missing {
+    for missing in missing {
         properties.unset(&missing.path);
     }
     Ok(())

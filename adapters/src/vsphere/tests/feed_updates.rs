@@ -127,6 +127,27 @@ fn the_captured_changes_apply_in_order() {
 }
 
 #[test]
+fn only_updates_that_change_a_vm_say_so() {
+    let mut mirror = mirror_after(&["WaitForUpdatesEx-1-initial-enter"]);
+    let annotated = update_set("WaitForUpdatesEx-4-modify-annotation");
+
+    assert!(mirror.apply(&annotated, &filter()).expect("applies"));
+    assert!(
+        !mirror.apply(&annotated, &filter()).expect("applies"),
+        "the same annotation again"
+    );
+    let again = update_set("WaitForUpdatesEx-1-initial-enter");
+    assert!(
+        mirror.apply(&again, &filter()).expect("applies"),
+        "an enter with the annotation before"
+    );
+    assert!(
+        !mirror.apply(&again, &filter()).expect("applies"),
+        "the same enter again"
+    );
+}
+
+#[test]
 fn the_handmade_initial_enter_reads_every_kind_of_vm() {
     let set = update_set(INITIAL);
     let read = vms(&mirror_after(&[INITIAL]));
