@@ -16,7 +16,9 @@
 //!   read is judged against that floor: the narrow floor has neither the session's set-up
 //!   nor the feed's larger answer.
 //!
-//! The heap each needed above what was in use before it is counted too (see `alloc`).
+//! Each step starts on a simulator at rest (see [`SETTLE`]), as the exporter's reads do,
+//! every 30 s at most. The heap each needed above what was in use before it is counted
+//! too (see `alloc`).
 
 use std::time::{Duration, Instant};
 
@@ -82,14 +84,17 @@ pub async fn measure(
     let mut figures = Rounds::default();
     for round in 0..repetitions {
         eprintln!("bench: full reads, round {}/{repetitions}", round + 1);
+        settle().await;
         let (floor, body) = raw.narrow_read().await?;
         figures.floor.push(floor);
+        settle().await;
         let (parse, vms, heap) = measured(|| parse_alone(&body))?;
         check_count(vms, expected_vms)?;
         figures.parse.push(parse);
         figures.parse_heap = figures.parse_heap.max(heap);
         drop(body);
 
+        settle().await;
         let base = alloc::reset_peak();
         let (read, compute, vms) = later_read(&source, pool).await?;
         figures.later_heap = figures.later_heap.max(alloc::peak_above(base));
@@ -98,10 +103,12 @@ pub async fn measure(
         figures.compute.push(compute);
         figures.later_total.push(read + compute);
 
+        settle().await;
         figures
             .feed_floor
             .push(first_read_floor(ready, &http).await?);
 
+        settle().await;
         let base = alloc::reset_peak();
         let (total, vms) = first_read(ready, pool).await?;
         figures.first_heap = figures.first_heap.max(alloc::peak_above(base));
@@ -126,6 +133,16 @@ pub async fn measure(
         parse_heap: figures.parse_heap,
         vms: expected_vms,
     })
+}
+
+/// How long the simulator is left at rest before each step. After a large answer,
+/// vcsim works on for up to a tenth of a second (its garbage collector), on the same
+/// two CPUs: a step right after another would pay for it, and each of the exporter's
+/// reads came right after a floor.
+const SETTLE: Duration = Duration::from_millis(500);
+
+async fn settle() {
+    tokio::time::sleep(SETTLE).await;
 }
 
 #[derive(Default)]
