@@ -214,7 +214,7 @@ impl Feed {
 
         // Reads polled while the feed was down may have seen anything: tell the reader
         // to look at the mirror, even when it did not change meanwhile.
-        let changed = !followed.current || !followed.mirror.same_vms(&mirror);
+        let changed = !followed.current || followed.mirror != mirror;
         followed.mirror = mirror;
         followed.current = true;
         followed.session = Some(session);

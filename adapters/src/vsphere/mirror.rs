@@ -60,11 +60,6 @@ impl Mirror {
         Inventory::new(vms)
     }
 
-    /// Whether both mirrors hold the same VMs, as reported.
-    pub fn same_vms(&self, other: &Mirror) -> bool {
-        self == other
-    }
-
     pub fn len(&self) -> usize {
         self.vms.len()
     }

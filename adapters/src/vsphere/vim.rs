@@ -6,8 +6,8 @@ use super::config::Password;
 use super::error::VsphereError;
 use super::moref::Moref;
 use super::properties::{
-    OBJECTS, ObjectContent, ObjectSpec, PropertySpec, RetrieveResult, create_filter_request,
-    object_record, page_token, retrieve_request,
+    OBJECTS, ObjectSpec, PropertySpec, RetrieveResult, create_filter_request, object_record,
+    page_token, retrieve_request,
 };
 use super::record::FlatRecord;
 use super::request::SoapRequest;
@@ -180,7 +180,8 @@ impl<'a> Vim<'a> {
         returned_moref("FindByInventoryPath", &response)
     }
 
-    /// `RetrievePropertiesEx` of a small set of objects, in one answer or more.
+    /// `RetrievePropertiesEx` of a small set of objects, each value made a tree; the
+    /// token of the next page with them.
     pub async fn retrieve_properties(
         &self,
         properties: &[PropertySpec],
@@ -188,34 +189,18 @@ impl<'a> Vim<'a> {
         max_objects: Option<u32>,
     ) -> Result<RetrieveResult, VsphereError> {
         let mut objects = Vec::new();
-        let collect = |object| {
-            objects.push(object);
+        let collect = |record: &FlatRecord| {
+            objects.push(object_record("RetrievePropertiesEx", record)?);
             Ok(())
         };
         let token = self
-            .retrieve_each(properties, object, max_objects, collect)
+            .retrieve_records(properties, object, max_objects, collect)
             .await?;
         Ok(RetrieveResult { objects, token })
     }
 
-    /// `RetrievePropertiesEx`, each object handed to `on_object` as the answer is read;
-    /// returns the token of the next page.
-    pub async fn retrieve_each(
-        &self,
-        properties: &[PropertySpec],
-        object: ObjectSpec<'_>,
-        max_objects: Option<u32>,
-        mut on_object: impl FnMut(ObjectContent) -> Result<(), VsphereError>,
-    ) -> Result<Option<String>, VsphereError> {
-        const METHOD: &str = "RetrievePropertiesEx";
-        let on_record = |objects: &FlatRecord| on_object(object_record(METHOD, objects)?);
-
-        self.retrieve_records(properties, object, max_objects, on_record)
-            .await
-    }
-
-    /// [`Self::retrieve_each`], each object handed over as read, flat: for the VM view,
-    /// whose answer is large.
+    /// `RetrievePropertiesEx`, each object handed to `on_object` flat as the answer is
+    /// read, for the VM view, whose answer is large; returns the token of the next page.
     pub async fn retrieve_records(
         &self,
         properties: &[PropertySpec],
