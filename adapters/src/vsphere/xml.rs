@@ -467,18 +467,13 @@ impl PendingText {
 
     /// Appends what a reference stands for.
     fn push_reference(&mut self, reference: &BytesRef<'_>) -> Result<Built, XmlError> {
-        if let Some(character) = reference.resolve_char_ref()? {
-            let mut utf8 = [0; 4];
-            self.bytes
-                .extend_from_slice(character.encode_utf8(&mut utf8).as_bytes());
+        if self.push_known_reference(reference) {
             return Ok(Built::Nothing);
         }
 
-        let name = reference.decode()?;
-        let value = resolve_predefined_entity(&name)
-            .ok_or_else(|| XmlError::UnknownEntity(name.clone().into_owned()))?;
-        self.bytes.extend_from_slice(value.as_bytes());
-        Ok(Built::Nothing)
+        // Not one it knows: quick-xml says what is wrong with a character reference.
+        reference.resolve_char_ref()?;
+        Err(XmlError::UnknownEntity(reference.decode()?.into_owned()))
     }
 
     fn decoded(&self) -> Result<&str, XmlError> {
