@@ -68,9 +68,10 @@ pub enum Encoding {
 /// any scrape asks, in both formats, and compresses it in the formats that scrapers of
 /// the previous publication asked compressed (Prometheus asks for one): at 10,000
 /// workers that takes tens of milliseconds, which the first scrape after each
-/// publication would otherwise wait for. Scrapes then only clone the kept buffers, until
-/// the next publication; a series whose VM is gone disappears with it. Should the
-/// encoding fail, the next scrape encodes again, and reports the failure.
+/// publication would otherwise wait for. Meanwhile scrapes are served the previous
+/// exposition; then they only clone the kept buffers, until the next publication; a
+/// series whose VM is gone disappears with it. Should the encoding fail, the next scrape
+/// encodes again, and reports the failure.
 #[derive(Debug, Clone)]
 pub struct PrometheusSink {
     latest: Arc<RwLock<Publication>>,
@@ -221,10 +222,14 @@ impl MetricSink for PrometheusSink {
     async fn publish(&self, publication: Publication) {
         // A poisoned lock only means a writer panicked mid-swap; the value is still whole.
         *self.latest.write().unwrap_or_else(|e| e.into_inner()) = publication;
-        let generation = self.generation.fetch_add(1, Ordering::Release) + 1;
 
+        // Scrapes keep the previous exposition until this one is encoded: none waits for
+        // the encoding, and none encodes it a second time. Publications come one at a
+        // time, from the collection loop.
+        let generation = self.generation.load(Ordering::Acquire) + 1;
         let sink = self.clone();
         let encoded = tokio::task::spawn_blocking(move || sink.encode_ahead(generation)).await;
+        self.generation.store(generation, Ordering::Release);
         match encoded {
             Ok(Ok(())) => {}
             Ok(Err(error)) => warn!(error = %error, "cannot encode the exposition ahead"),
