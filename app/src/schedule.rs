@@ -10,7 +10,8 @@ use tokio_util::sync::CancellationToken;
 use crate::backoff::Backoff;
 use crate::collection::Collector;
 
-/// How long a burst of inventory changes may take to land before it is read.
+/// The least time between two reads of the inventory after changes, so that a burst of
+/// changes is read twice at most, not once per change.
 const COALESCE_CHANGES: Duration = Duration::from_millis(200);
 
 /// The first retry after a failed collection; later ones double up to the interval.
@@ -20,6 +21,10 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// inventory again whenever its source says it changed. The loop awaits each collection
 /// before the next, so two never overlap, and a slow one delays the schedule instead of
 /// piling up.
+///
+/// The first change after a quiet spell is read at once. A job's worker is created,
+/// powered on and annotated in a burst of changes: those that follow within
+/// `COALESCE_CHANGES` of a read wait out the rest of it and are read together.
 pub async fn collect_forever(
     mut collector: Collector,
     inventory: Arc<dyn InventorySource>,
@@ -28,6 +33,7 @@ pub async fn collect_forever(
 ) {
     let mut backoff = Backoff::new(FIRST_RETRY, interval);
     let mut next = Instant::now();
+    let mut last_read: Option<Instant> = None;
 
     loop {
         let refresh = tokio::select! {
@@ -37,11 +43,13 @@ pub async fn collect_forever(
         };
         let collection = async {
             if refresh {
-                // A job's worker is created, renamed and annotated in a burst of changes:
-                // let the burst land, then read once.
-                tokio::time::sleep(COALESCE_CHANGES).await;
+                if let Some(last_read) = last_read {
+                    tokio::time::sleep_until(last_read + COALESCE_CHANGES).await;
+                }
+                last_read = Some(Instant::now());
                 collector.refresh_inventory().await
             } else {
+                last_read = Some(Instant::now());
                 collector.collect().await
             }
         };
@@ -61,3 +69,6 @@ pub async fn collect_forever(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
