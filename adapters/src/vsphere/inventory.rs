@@ -153,7 +153,16 @@ pub(crate) struct VmProperties {
     memory_mb: Option<u64>,
     annotation: Option<String>,
     template: Option<bool>,
-    power_state: Option<PowerState>,
+    power_state: Option<PowerReading>,
+}
+
+/// `runtime.powerState` as read. An unknown state (from a newer vSphere) counts as off,
+/// since such a VM is not known to run; its text is kept for the debug log, which names
+/// the VM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PowerReading {
+    Known(PowerState),
+    Unknown(String),
 }
 
 /// A property whose text is not a value of its type.
@@ -184,7 +193,7 @@ impl VmProperties {
             "summary.config.template" => {
                 self.template = Some(boolean("summary.config.template", text)?);
             }
-            "runtime.powerState" => self.power_state = Some(power_state(text)),
+            "runtime.powerState" => self.power_state = Some(power_reading(text)),
             _ => {}
         }
         Ok(())
@@ -213,6 +222,9 @@ impl VmProperties {
             // resources.
             debug!(vm = %id, "vm without summary.config, counted with 0 vcpu and 0 memory");
         }
+        if let Some(PowerReading::Unknown(state)) = &self.power_state {
+            debug!(vm = %id, state = %state, "unknown power state, counted as off");
+        }
     }
 
     /// The VM these properties describe, `None` when none is known.
@@ -227,7 +239,10 @@ impl VmProperties {
             vcpus: self.vcpus.unwrap_or(0),
             memory_mb: self.memory_mb.unwrap_or(0),
             annotation: self.annotation,
-            power_state: self.power_state.unwrap_or(PowerState::PoweredOff),
+            power_state: match self.power_state {
+                Some(PowerReading::Known(state)) => state,
+                Some(PowerReading::Unknown(_)) | None => PowerState::PoweredOff,
+            },
             template: self.template.unwrap_or(false),
         })
     }
@@ -256,15 +271,12 @@ fn boolean(path: &'static str, text: &str) -> Result<bool, InvalidValue> {
     }
 }
 
-/// An unknown state (a newer vSphere) counts as off: such a VM is not known to run.
-fn power_state(text: &str) -> PowerState {
-    match text.trim() {
+fn power_reading(text: &str) -> PowerReading {
+    let state = match text.trim() {
         "poweredOn" => PowerState::PoweredOn,
         "suspended" => PowerState::Suspended,
         "poweredOff" => PowerState::PoweredOff,
-        other => {
-            debug!(state = other, "unknown power state, counted as off");
-            PowerState::PoweredOff
-        }
-    }
+        other => return PowerReading::Unknown(other.to_owned()),
+    };
+    PowerReading::Known(state)
 }

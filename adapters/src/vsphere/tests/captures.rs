@@ -131,6 +131,24 @@ fn an_unprefixed_envelope_is_read_alike() {
     assert_eq!(read.len(), 4);
 }
 
+/// A state this exporter does not know (a newer vSphere's) keeps the VM, counted as off.
+#[test]
+fn an_unknown_power_state_counts_as_off() {
+    let captured = fixture(&format!("{VM_VIEW}.response.xml"));
+    let newer = captured.replacen(">poweredOn<", ">poweredStandby<", 1);
+    assert_ne!(newer, captured);
+
+    let read = read_vms(newer.as_bytes()).expect("valid");
+
+    let mut expected = vms(VM_VIEW);
+    let changed = expected
+        .iter()
+        .position(|vm| vm.power_state == PowerState::PoweredOn)
+        .expect("a powered-on VM");
+    expected[changed].power_state = PowerState::PoweredOff;
+    assert_eq!(read, expected);
+}
+
 #[test]
 fn a_set_annotation_is_read_from_config() {
     let vms = vms("RetrievePropertiesEx-annotation-after-ReconfigVM_Task");
