@@ -7,7 +7,8 @@
 //!   filter on the VM view, the exporter's six paths), stopped at the first answer that
 //!   names the change; the simulator alone, nothing parsed;
 //! - the exporter (default interval, 30 s), stopped at the first scrape, one every 20 ms,
-//!   that shows the change.
+//!   that shows the change. Its own part is timed too: from the last answer of its feed
+//!   applied before that scrape (its debug log) to the scrape.
 //!
 //! The phases run one after the other, so that the watcher does not slow the simulator
 //! down for the exporter: vcsim reads every VM again for each change and each watcher.
@@ -41,6 +42,9 @@ pub struct ChangeLatencies {
     /// The raw watcher's.
     pub floor: Timings,
     pub exporter: Timings,
+    /// From the feed's answer applied to the scrape that showed it, for the changes whose
+    /// answer the exporter logged.
+    pub exporter_own: Samples,
     /// `inventory_change_feed` once the exporter had read: 1 while the feed is followed.
     pub change_feed: Option<f64>,
 }
@@ -83,13 +87,13 @@ pub async fn measure(
     let mut plan = Plan::new(&ready);
 
     let floor = watcher_phase(launcher, &mut plan, http, changes).await?;
-    let (exporter, change_feed) =
-        exporter_phase(binary, launcher, &mut plan, http, changes).await?;
+    let exporter = exporter_phase(binary, launcher, &mut plan, http, changes).await?;
 
     Ok(ChangeLatencies {
         floor,
-        exporter,
-        change_feed,
+        exporter: exporter.timings,
+        exporter_own: exporter.own,
+        change_feed: exporter.change_feed,
     })
 }
 
@@ -164,15 +168,23 @@ async fn wait_forever(
     }
 }
 
+/// What the exporter's phase measured.
+struct ExporterPhase {
+    timings: Timings,
+    own: Samples,
+    change_feed: Option<f64>,
+}
+
 async fn exporter_phase(
     binary: &Path,
     launcher: &mut Launcher,
     plan: &mut Plan,
     http: &reqwest::Client,
     changes: usize,
-) -> anyhow::Result<(Timings, Option<f64>)> {
+) -> anyhow::Result<ExporterPhase> {
     let ready = launcher.ready.clone();
-    let exporter = Exporter::start(binary, &exporter::vcenter_args(&ready, &ready.url))?;
+    let args = exporter::vcenter_args(&ready, &ready.url);
+    let exporter = Exporter::start_following(binary, &args)?;
     let url = exporter.metrics_url();
     let expected = plan.vms;
     let first = http::scrape_until(http, &url, Duration::from_secs(120), POLL, |e| {
@@ -183,6 +195,7 @@ async fn exporter_phase(
     let change_feed = http::sample(&first, "inventory_change_feed");
 
     let mut timings = Recorder::default();
+    let mut own = Vec::new();
     for _ in 0..changes {
         let change = plan.next()?;
         eprintln!("bench: exporter, change: {}", change.command);
@@ -192,11 +205,30 @@ async fn exporter_phase(
         let command = started.elapsed();
 
         http::scrape_until(http, &url, GIVE_UP, POLL, |e| shows(e, &change)).await?;
-        timings.push(change.kind, started.elapsed(), command);
+        let seen = Instant::now();
+        timings.push(change.kind, seen - started, command);
+        own.extend(last_answer_applied(&exporter, started, seen).map(|applied| seen - applied));
         tokio::time::sleep(PAUSE).await;
     }
     drop(exporter);
-    Ok((timings.finish(), change_feed))
+
+    Ok(ExporterPhase {
+        timings: timings.finish(),
+        own: Samples::new(own),
+        change_feed,
+    })
+}
+
+/// When the exporter logged the last answer of its feed applied between the command and
+/// the scrape that showed the change; the lines read so far are used up.
+fn last_answer_applied(exporter: &Exporter, started: Instant, seen: Instant) -> Option<Instant> {
+    exporter
+        .logs
+        .try_iter()
+        .filter(|line| (started..=seen).contains(&line.at))
+        .filter(|line| line.text.contains(exporter::FEED_APPLIED))
+        .map(|line| line.at)
+        .last()
 }
 
 /// The changes, in turn: annotate an existing worker, create a worker, destroy it.
@@ -346,6 +378,18 @@ impl ChangeLatencies {
             Self::summary(&self.exporter),
             "< 2 s",
             Some(max < GOAL),
+        );
+        report.row(
+            "3. of which the exporter's: its feed's answer applied → on /mon/metrics",
+            format!(
+                "median {}, max {} ({} of {} changes)",
+                stats::duration(self.exporter_own.median()),
+                stats::duration(self.exporter_own.max()),
+                self.exporter_own.len(),
+                self.exporter.all.len()
+            ),
+            "",
+            None,
         );
         let feed = match self.change_feed {
             Some(1.0) => "following the change feed (inventory_change_feed 1)",

@@ -29,13 +29,24 @@ pub fn vcenter_args(ready: &Ready, url: &str) -> Vec<String> {
     .to_vec()
 }
 
+/// What the exporters log: info, and for `start_following`, each answer of the feed.
+const LOG: &str = "info";
+const LOG_FEED: &str = "info,adapters::vsphere::follower=debug";
+
+/// The debug line of the change feed once an answer is applied to its mirror.
+pub const FEED_APPLIED: &str = "applied vSphere inventory changes";
+
 /// The exporter with `args`, logging at info level without colours.
 fn command(binary: &Path, args: &[String]) -> Command {
+    command_logging(binary, args, LOG)
+}
+
+fn command_logging(binary: &Path, args: &[String], log: &str) -> Command {
     let mut command = Command::new(binary);
     command
         .args(args)
         .env("CDS_VSPHERE_EXPORTER_PASSWORD", launcher::PASSWORD)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", log)
         .env("NO_COLOR", "1");
     command
 }
@@ -46,19 +57,37 @@ pub struct Exporter {
     child: Child,
     pub address: SocketAddr,
     /// Its log lines, read by a thread.
-    pub logs: mpsc::Receiver<String>,
+    pub logs: mpsc::Receiver<LogLine>,
+}
+
+/// A line the exporter logged, and when the bench read it.
+#[derive(Debug)]
+pub struct LogLine {
+    pub at: Instant,
+    pub text: String,
 }
 
 impl Exporter {
     /// Starts the exporter on `127.0.0.1:0` and waits for the start line that gives the
     /// port.
     pub fn start(binary: &Path, args: &[String]) -> anyhow::Result<Exporter> {
-        let mut child = command(binary, args)
+        Self::spawn(command(binary, args))
+    }
+
+    /// Starts the exporter as `start` does, and has it also log each answer of its change
+    /// feed once applied (`FEED_APPLIED`).
+    pub fn start_following(binary: &Path, args: &[String]) -> anyhow::Result<Exporter> {
+        Self::spawn(command_logging(binary, args, LOG_FEED))
+    }
+
+    fn spawn(mut command: Command) -> anyhow::Result<Exporter> {
+        let program = command.get_program().to_owned();
+        let mut child = command
             .args(["--listen", "127.0.0.1:0"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
+            .with_context(|| format!("cannot start {}", Path::new(&program).display()))?;
         let logs = lines_of(child.stderr.take().context("no stderr pipe")?);
 
         let mut exporter = Exporter {
@@ -83,7 +112,7 @@ impl Exporter {
         let deadline = Instant::now() + timeout;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.logs.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return Ok(line),
+                Ok(line) if line.text.contains(needle) => return Ok(line.text),
                 Ok(_) => {}
                 Err(_) => break,
             }
@@ -154,10 +183,14 @@ pub fn run_once(binary: &Path, args: &[String]) -> anyhow::Result<OnceRun> {
     })
 }
 
-fn lines_of(stream: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+fn lines_of(stream: impl Read + Send + 'static) -> mpsc::Receiver<LogLine> {
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+        for text in BufReader::new(stream).lines().map_while(Result::ok) {
+            let line = LogLine {
+                at: Instant::now(),
+                text,
+            };
             if sender.send(line).is_err() {
                 return;
             }
