@@ -8,9 +8,11 @@
 //! for 13.6 MB on loopback) it would hide.
 
 use std::cell::RefCell;
+use std::time::{Duration, Instant};
 
 use reqwest::Response;
 use tokio::sync::mpsc;
+use tracing::debug;
 
 use super::error::VsphereError;
 use super::record::FlatRecord;
@@ -57,7 +59,10 @@ pub(crate) async fn read_streamed(
     record: Record,
     on_record: impl FnMut(&[Element], FlatRecord) -> Result<(), VsphereError>,
 ) -> Result<Envelope, VsphereError> {
+    let started = Instant::now();
     let body = read_capped(response, limit).await?;
+    let transfer = started.elapsed();
+    let bytes = body.len();
 
     let (messages, mut parsed) = mpsc::channel(BATCHES_AHEAD);
     let parsing = tokio::task::spawn_blocking(move || parse(&body, record, messages));
@@ -72,8 +77,22 @@ pub(crate) async fn read_streamed(
         Err(panic) => Err(VsphereError::unexpected(method, format!("parser: {panic}"))),
     };
 
+    // Tells a slow vCenter from a slow exporter: until the last byte the time is vCenter's
+    // and the network's, after it the exporter's.
+    let parse = started.elapsed() - transfer;
+    debug!(
+        method,
+        bytes,
+        transfer_ms = millis(transfer),
+        parse_ms = millis(parse),
+        "read a large answer"
+    );
     applied?;
     envelope
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Passes the records on, in order, until the parser is done or `on_record` fails.
