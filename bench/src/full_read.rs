@@ -18,7 +18,10 @@
 //!
 //! Each step starts on a simulator at rest (see [`SETTLE`]), as the exporter's reads do,
 //! every 30 s at most. The heap each needed above what was in use before it is counted
-//! too (see `alloc`).
+//! too (see `alloc`), and the exporter's own part of each read, from the answer's last
+//! byte to its last record applied, as the adapter logs it (see `answer_log`): the
+//! simulator's time to answer moves by half from one request to the next, which the
+//! ratios of medians carry, while that part is the exporter's alone.
 
 use std::time::{Duration, Instant};
 
@@ -28,6 +31,7 @@ use domain::{Inventory, Limits, ResourcePoolRuntime, Snapshot};
 use ports::InventorySource;
 
 use crate::alloc;
+use crate::answer_log;
 use crate::launcher::{self, Ready};
 use crate::report::Report;
 use crate::soap::RawSession;
@@ -54,6 +58,9 @@ pub struct FullReads {
     pub feed_floor: Samples,
     /// The floor's answer parsed into VMs, as a full read parses it.
     pub parse: Samples,
+    /// From the last byte to the last record applied, inside the later and first reads.
+    pub later_own: Samples,
+    pub first_own: Samples,
     /// The most heap each needed, in bytes, over the rounds.
     pub later_heap: u64,
     pub first_heap: u64,
@@ -96,7 +103,9 @@ pub async fn measure(
 
         settle().await;
         let base = alloc::reset_peak();
+        answer_log::take();
         let (read, compute, vms) = later_read(&source, pool).await?;
+        figures.later_own.extend(answer_log::take().first());
         figures.later_heap = figures.later_heap.max(alloc::peak_above(base));
         check_count(vms, expected_vms)?;
         figures.later_read.push(read);
@@ -110,7 +119,10 @@ pub async fn measure(
 
         settle().await;
         let base = alloc::reset_peak();
+        answer_log::take();
         let (total, vms) = first_read(ready, pool).await?;
+        // The first answer is the full read; the feed's wait cancelled at shutdown follows.
+        figures.first_own.extend(answer_log::take().first());
         figures.first_heap = figures.first_heap.max(alloc::peak_above(base));
         check_count(vms, expected_vms)?;
         figures.first_total.push(total);
@@ -128,6 +140,8 @@ pub async fn measure(
         first_total: Samples::new(figures.first_total),
         feed_floor: Samples::new(figures.feed_floor),
         parse: Samples::new(figures.parse),
+        later_own: Samples::new(figures.later_own),
+        first_own: Samples::new(figures.first_own),
         later_heap: figures.later_heap,
         first_heap: figures.first_heap,
         parse_heap: figures.parse_heap,
@@ -154,6 +168,8 @@ struct Rounds {
     first_total: Vec<Duration>,
     feed_floor: Vec<Duration>,
     parse: Vec<Duration>,
+    later_own: Vec<Duration>,
+    first_own: Vec<Duration>,
     later_heap: u64,
     first_heap: u64,
     parse_heap: u64,
@@ -287,6 +303,22 @@ impl FullReads {
         report.row(
             "1. the floor's answer parsed alone (adapter's parser, in process)",
             stats::duration(self.parse.median()),
+            "",
+            None,
+        );
+        let with_floor = floor + self.later_own.median() + self.compute.median();
+        report.row(
+            "1. of which the exporter's: last byte → last record applied, later / first read",
+            format!(
+                "median {} / {}, max {} / {} ({} / {} reads); floor + later's + snapshot: {:.2} × floor",
+                stats::duration(self.later_own.median()),
+                stats::duration(self.first_own.median()),
+                stats::duration(self.later_own.max()),
+                stats::duration(self.first_own.max()),
+                self.later_own.len(),
+                self.first_own.len(),
+                ratio(with_floor, floor)
+            ),
             "",
             None,
         );

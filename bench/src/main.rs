@@ -7,10 +7,12 @@
 //!
 //! Module map: one module per figure (`full_read` 1, `once` 1 and 2, `change_latency` 3,
 //! `idle_traffic` 4, `scrape_latency` 5, `domain_bench` 6); the processes (`launcher`,
-//! `exporter`, `spawner`, `sys`), the wire (`http`, `soap`, `proxy`), the heap count (`alloc`), and
-//! the output (`stats`, `report`, `machine`, `workspace`).
+//! `exporter`, `spawner`, `sys`), the wire (`http`, `soap`, `proxy`), what the reads in
+//! process cost (`alloc` for the heap, `answer_log` for the parse), and the output
+//! (`stats`, `report`, `machine`, `workspace`).
 
 mod alloc;
+mod answer_log;
 mod change_latency;
 mod domain_bench;
 mod exporter;
@@ -125,6 +127,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn bench(args: Args) -> anyhow::Result<()> {
+    answer_log::listen()?;
     let machine = Machine::read();
     let load_before = machine::load_average();
     let cpu_before = machine::CpuTimes::read();
