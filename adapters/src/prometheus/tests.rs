@@ -377,3 +377,54 @@ async fn a_publication_is_encoded_ahead_and_compressed_as_scrapers_asked() {
         .unwrap();
     assert_eq!(gunzip(&scraped), plain);
 }
+
+/// While a publication is encoded, scrapes get the previous exposition: none waits for
+/// the encoding, and none makes a second one. The scraper notes when the new publication
+/// was already stored as it scraped; every buffer it got must be one of the two kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrapes_during_an_encoding_get_the_previous_exposition() {
+    use std::sync::atomic::AtomicBool;
+
+    let sink = sink();
+    sink.publish(publication(Some(snapshot()))).await;
+    let before = sink.render(Format::Text, Encoding::Identity).unwrap();
+    let workers = (0..10_000)
+        .map(|i| worker(&format!("w{i}"), "b2-7", 2, 2048))
+        .collect();
+    let large = Snapshot {
+        workers,
+        ..snapshot()
+    };
+
+    let publishing = Arc::new(AtomicBool::new(true));
+    let scraper = std::thread::spawn({
+        let (sink, publishing) = (sink.clone(), Arc::clone(&publishing));
+        move || {
+            let mut scraped = Vec::new();
+            while publishing.load(Ordering::Acquire) {
+                let stored = sink.latest.read().unwrap().snapshot.clone();
+                let stored_large = stored.is_some_and(|s| s.workers.len() == 10_000);
+                let buffer = sink.render(Format::Text, Encoding::Identity).unwrap();
+                scraped.push((stored_large, buffer));
+            }
+            scraped
+        }
+    });
+    sink.publish(publication(Some(large))).await;
+    publishing.store(false, Ordering::Release);
+    let scraped = scraper.join().unwrap();
+    let after = sink.render(Format::Text, Encoding::Identity).unwrap();
+
+    let kept = [before.as_ptr(), after.as_ptr()];
+    assert!(
+        scraped
+            .iter()
+            .all(|(_, buffer)| kept.contains(&buffer.as_ptr())),
+        "a scrape encoded the publication a second time"
+    );
+    let during = scraped
+        .iter()
+        .filter(|(stored_large, buffer)| *stored_large && buffer.as_ptr() == before.as_ptr())
+        .count();
+    assert!(during > 0, "no scrape fell within the encoding");
+}
