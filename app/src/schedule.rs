@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 use crate::backoff::Backoff;
 use crate::collection::Collector;
 
-/// The least time between two reads of the inventory after changes, so that a burst of
-/// changes is read twice at most, not once per change.
+/// The least time between a read of the inventory and the next one after a change, so
+/// that a burst of changes is read at most every 200 ms, not once per change.
 const COALESCE_CHANGES: Duration = Duration::from_millis(200);
 
 /// The first retry after a failed collection; later ones double up to the interval.
