@@ -197,7 +197,9 @@ impl Follower {
             // Each VM goes into the mirror as the answer is read: the answer of a large
             // inventory is never held whole.
             let filter = &subscription.filter;
-            let apply = |from: Moref, update| mirror.apply_update(&from, filter, update).map(drop);
+            let apply = |from: Moref, update: ObjectUpdate<'_>| {
+                mirror.apply_update(&from, filter, update).map(drop)
+            };
             let Some(set) = self.wait(subscription, wait, apply).await? else {
                 break;
             };
@@ -242,8 +244,9 @@ impl Follower {
         }
 
         let mut updates = Vec::new();
-        let collect = |filter, update| {
-            updates.push((filter, update));
+        // Applied once the answer is whole, so kept beyond the records they come from.
+        let collect = |filter, update: ObjectUpdate<'_>| {
+            updates.push((filter, update.into_owned()));
             Ok(())
         };
         if let Some(set) = self.wait(&subscription, max_wait, collect).await? {
@@ -266,7 +269,7 @@ impl Follower {
         &self,
         subscription: &Subscription,
         max_wait: Duration,
-        on_update: impl FnMut(Moref, ObjectUpdate) -> Result<(), VsphereError>,
+        on_update: impl FnMut(Moref, ObjectUpdate<'_>) -> Result<(), VsphereError>,
     ) -> Result<Option<UpdateSet>, Failure> {
         let seconds = max_wait.as_secs();
         let timeout = Duration::from_secs(seconds) + self.connection.request_timeout();

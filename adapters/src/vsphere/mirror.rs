@@ -1,6 +1,7 @@
 //! The followed inventory: each VM's properties by managed object id, kept current by
 //! applying the change feed's updates. Pure: an `UpdateSet` in, the map changed.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use domain::{Inventory, VirtualMachine};
@@ -40,7 +41,7 @@ impl Mirror {
         &mut self,
         from: &Moref,
         ours: &Moref,
-        update: ObjectUpdate,
+        update: ObjectUpdate<'_>,
     ) -> Result<bool, VsphereError> {
         if from != ours {
             debug!(filter = %from, "skipping an update of another filter");
@@ -66,7 +67,7 @@ impl Mirror {
 
     /// Says whether the VM changed as reported: properties unreported before and
     /// reported empty now count as a change, at worst one publication too many.
-    fn apply_object(&mut self, update: ObjectUpdate) -> Result<bool, VsphereError> {
+    fn apply_object(&mut self, update: ObjectUpdate<'_>) -> Result<bool, VsphereError> {
         let ObjectUpdate {
             kind,
             obj,
@@ -107,7 +108,7 @@ impl Mirror {
 fn change_properties(
     properties: &mut VmProperties,
     id: &str,
-    changes: Vec<PropertyChange>,
+    changes: Vec<PropertyChange<'_>>,
     missing: &[MissingProperty],
 ) -> Result<(), VsphereError> {
     for change in changes {
@@ -127,7 +128,7 @@ fn change_properties(
 
 /// The value a property has after a change of `op`; `None` for unset. The paths followed
 /// are scalars, so `add` (of an array element) is read as an assignment should it come.
-fn value_after(op: ChangeOp, val: Option<String>) -> Option<String> {
+fn value_after(op: ChangeOp, val: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
     match op {
         ChangeOp::Assign | ChangeOp::Add => val,
         ChangeOp::Remove | ChangeOp::IndirectRemove => None,

@@ -1,5 +1,7 @@
 //! The change feed's vocabulary: the `UpdateSet` that `WaitForUpdatesEx` answers.
 
+use std::borrow::Cow;
+
 use tracing::debug;
 
 use super::error::VsphereError;
@@ -32,7 +34,7 @@ pub(crate) struct UpdateSet {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FilterUpdate {
     pub filter: Moref,
-    pub objects: Vec<ObjectUpdate>,
+    pub objects: Vec<ObjectUpdate<'static>>,
 }
 
 /// `ObjectUpdateKind`.
@@ -45,12 +47,14 @@ pub(crate) enum UpdateKind {
     Leave,
 }
 
-/// `ObjectUpdate`: how one object changed.
+/// `ObjectUpdate`: how one object changed. Its text borrows from the record it was read
+/// from, until [`ObjectUpdate::into_owned`]: a full read through the feed applies each
+/// VM where it lies, without a copy of its names and values.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ObjectUpdate {
+pub(crate) struct ObjectUpdate<'a> {
     pub kind: UpdateKind,
     pub obj: Moref,
-    pub changes: Vec<PropertyChange>,
+    pub changes: Vec<PropertyChange<'a>>,
     /// Properties that could not be read, which no longer have a known value.
     pub missing: Vec<MissingProperty>,
 }
@@ -67,18 +71,35 @@ pub(crate) enum ChangeOp {
 
 /// `PropertyChange`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PropertyChange {
-    pub name: String,
+pub(crate) struct PropertyChange<'a> {
+    pub name: Cow<'a, str>,
     pub op: ChangeOp,
     /// The value's text; absent for removals, and for an `assign` of an unset value (an
     /// annotation cleared).
-    pub val: Option<String>,
+    pub val: Option<Cow<'a, str>>,
+}
+
+impl ObjectUpdate<'_> {
+    /// The same update, its text copied: to be kept beyond the record it was read from.
+    pub fn into_owned(self) -> ObjectUpdate<'static> {
+        let changes = self.changes.into_iter().map(|change| PropertyChange {
+            name: Cow::Owned(change.name.into_owned()),
+            op: change.op,
+            val: change.val.map(|val| Cow::Owned(val.into_owned())),
+        });
+        ObjectUpdate {
+            kind: self.kind,
+            obj: self.obj,
+            changes: changes.collect(),
+            missing: self.missing,
+        }
+    }
 }
 
 impl UpdateSet {
     /// Puts back, in their order, the updates handed over one by one while the answer
     /// was read: they replace the (then empty) object lists of its filter sets.
-    pub fn with_updates(mut self, updates: Vec<(Moref, ObjectUpdate)>) -> Self {
+    pub fn with_updates(mut self, updates: Vec<(Moref, ObjectUpdate<'static>)>) -> Self {
         self.filters.clear();
         for (filter, update) in updates {
             match self.filters.last_mut() {
@@ -95,10 +116,10 @@ impl UpdateSet {
 
 /// Reads one `objectSet` of an answer, with the filter of the `filterSet` holding it
 /// (`ancestors[4]`), whose `filter` comes before its objects.
-pub(crate) fn object_set_record(
+pub(crate) fn object_set_record<'a>(
     ancestors: &[Element],
-    object_set: &FlatRecord,
-) -> Result<(Moref, ObjectUpdate), VsphereError> {
+    object_set: &'a FlatRecord,
+) -> Result<(Moref, ObjectUpdate<'a>), VsphereError> {
     let filter = ancestors
         .get(OBJECT_SETS.depth - 1)
         .and_then(|filter_set| filter_set.child("filter"))
@@ -147,7 +168,8 @@ pub(crate) fn parse_update_set(mut response: Element) -> Result<Option<UpdateSet
 pub(crate) fn read_update_set(body: &[u8]) -> Result<Option<UpdateSet>, VsphereError> {
     let mut updates = Vec::new();
     let response = properties::read_response(body, OBJECT_SETS, |ancestors, object_set| {
-        updates.push(object_set_record(ancestors, object_set)?);
+        let (filter, update) = object_set_record(ancestors, object_set)?;
+        updates.push((filter, update.into_owned()));
         Ok(())
     })?;
 
@@ -175,7 +197,7 @@ fn filter_update(filter_set: Element) -> Result<FilterUpdate, VsphereError> {
     })
 }
 
-fn object_update(object_set: Node<'_>) -> Result<ObjectUpdate, VsphereError> {
+fn object_update(object_set: Node<'_>) -> Result<ObjectUpdate<'_>, VsphereError> {
     let kind = match object_set.child_text("kind").as_deref().map(str::trim) {
         Some("enter") => UpdateKind::Enter,
         Some("modify") => UpdateKind::Modify,
@@ -205,12 +227,11 @@ fn object_update(object_set: Node<'_>) -> Result<ObjectUpdate, VsphereError> {
     Ok(update)
 }
 
-fn property_change(change: Node<'_>) -> Result<PropertyChange, VsphereError> {
+fn property_change(change: Node<'_>) -> Result<PropertyChange<'_>, VsphereError> {
     let name = change
         .child_text("name")
-        .ok_or_else(|| VsphereError::unexpected(METHOD, "changeSet without name"))?
-        .trim()
-        .to_owned();
+        .ok_or_else(|| VsphereError::unexpected(METHOD, "changeSet without name"))?;
+    let name = trimmed(name);
     let op = match change.child_text("op").as_deref().map(str::trim) {
         Some("add") => ChangeOp::Add,
         Some("remove") => ChangeOp::Remove,
@@ -220,8 +241,16 @@ fn property_change(change: Node<'_>) -> Result<PropertyChange, VsphereError> {
     };
 
     // The paths followed are scalars: their text is their value.
-    let val = change.child("val").map(|val| val.text().into_owned());
+    let val = change.child("val").map(|val| val.text());
     Ok(PropertyChange { name, op, val })
+}
+
+/// `text` without its leading and trailing blanks, borrowed still if it was.
+fn trimmed(text: Cow<'_, str>) -> Cow<'_, str> {
+    match text {
+        Cow::Borrowed(text) => Cow::Borrowed(text.trim()),
+        Cow::Owned(text) => Cow::Owned(text.trim().to_owned()),
+    }
 }
 
 /// `<missingSet><obj/><fault><fault xsi:type="...">`: an object of the view that could

@@ -289,7 +289,7 @@ impl<'a> Vim<'a> {
         version: Option<&str>,
         max_wait_seconds: u64,
         max_object_updates: u32,
-        mut on_update: impl FnMut(Moref, ObjectUpdate) -> Result<(), VsphereError>,
+        mut on_update: impl FnMut(Moref, ObjectUpdate<'_>) -> Result<(), VsphereError>,
     ) -> Result<Option<UpdateSet>, VsphereError> {
         let mut request = SoapRequest::new("WaitForUpdatesEx", collector);
         if let Some(version) = version {

@@ -516,3 +516,30 @@ fn an_object_set_outside_a_filter_set_with_its_filter_is_an_error() {
         "{error}"
     );
 }
+
+/// A property's name is read without the blanks around it, whether its text lies in the
+/// answer as is or had to be decoded.
+#[test]
+fn property_names_are_read_without_their_blanks() {
+    let answer = fixture(&format!("{RENAMED}.response.xml"));
+    let expected = vms(&mirror_after(&[INITIAL, RENAMED]));
+
+    // The second is read in two pieces, either side of a child no server would send.
+    for name in [
+        "\n  config&#46;annotation  ",
+        " config.annotation<split/>\t",
+    ] {
+        let padded = answer.replace(
+            "<name>config.annotation</name>",
+            &format!("<name>{name}</name>"),
+        );
+        assert_ne!(padded, answer);
+        let set = read_update_set(padded.as_bytes()).expect("valid");
+
+        let mut mirror = mirror_after(&[INITIAL]);
+        mirror
+            .apply(&set.expect("an update set"), &filter())
+            .expect("applies");
+        assert_eq!(vms(&mirror), expected, "{name:?}");
+    }
+}
