@@ -639,8 +639,9 @@ impl Remembered {
         }
 
         let read = Attributes::read(start)?;
+        // The oldest goes: an answer past its first records repeats the latest ones.
         if self.seen.len() == MAX_REMEMBERED {
-            self.seen.pop();
+            self.seen.remove(0);
         }
         self.seen.push(read);
         Ok(&self.seen[self.seen.len() - 1])
@@ -882,6 +883,23 @@ mod tests {
             types,
             [Some("int"), None, Some("long"), Some("long"), Some("short")]
         );
+    }
+
+    /// More distinct attributes than are remembered, twice over: each read as written.
+    #[test]
+    fn attributes_past_those_remembered_are_read_alike() {
+        let values: String = (0..2 * MAX_REMEMBERED + 3)
+            .map(|i| format!(r#"<v x:type="xsd:t{}"/>"#, i % (MAX_REMEMBERED + 3)))
+            .collect();
+        let xml = format!(r#"<r xmlns:x="http://www.w3.org/2001/XMLSchema-instance">{values}</r>"#);
+
+        let root = parse_document(xml.as_bytes()).expect("parses");
+
+        let types: Vec<_> = root.children.iter().map(|v| v.xsi_type.clone()).collect();
+        let expected: Vec<_> = (0..2 * MAX_REMEMBERED + 3)
+            .map(|i| Some(format!("t{}", i % (MAX_REMEMBERED + 3)).into()))
+            .collect();
+        assert_eq!(types, expected);
     }
 
     #[test]

@@ -517,8 +517,8 @@ fn an_object_set_outside_a_filter_set_with_its_filter_is_an_error() {
     );
 }
 
-/// A property's name is read without the blanks around it, whether its text lies in the
-/// answer as is or had to be decoded.
+/// A property's name is read without the blanks around it, whether its text is read in
+/// one piece (borrowed from the record) or put together from several.
 #[test]
 fn property_names_are_read_without_their_blanks() {
     let answer = fixture(&format!("{RENAMED}.response.xml"));
